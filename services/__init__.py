@@ -1,0 +1,1 @@
+"""living-review domain services: PubMed harvest, screening, extraction, meta-analysis, digest, web."""
