@@ -1,1 +1,1 @@
-"""living-review domain services: PubMed harvest, screening, extraction, meta-analysis, digest, web."""
+"""living-review services: PubMed harvest, screening, extraction, pooling, digest, web."""
