@@ -1,0 +1,176 @@
+"""A review's protocol (``reviews/<slug>/protocol.toml``): loaded, validated, typed.
+
+Errors: :class:`ProtocolError` (base) with :class:`UnknownReviewError` for a review folder that does
+not exist. Messages name the file and the field to fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
+
+
+class ProtocolError(Exception):
+    """The protocol file is missing, not TOML, or has a bad field."""
+
+
+class UnknownReviewError(ProtocolError):
+    """No ``reviews/<slug>/protocol.toml`` for the review asked for."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Search(_Strict):
+    query: str = Field(min_length=3)
+    start_date: dt.date
+    overlap_days: int = Field(default=3, ge=0, le=60)
+
+    @property
+    def term(self) -> str:
+        """The query on one line, as sent to esearch."""
+        return " ".join(self.query.split())
+
+
+class Criteria(_Strict):
+    languages: list[str] = Field(default_factory=lambda: ["eng"])
+    exclude_publication_types: list[str] = Field(default_factory=list)
+    inclusion: list[str] = Field(default_factory=list)
+    exclusion: list[str] = Field(default_factory=list)
+
+
+class Screening(_Strict):
+    reviewers_per_record: Literal[1, 2] = 1
+    recall_target: float = Field(default=0.95, gt=0, le=1)
+    audit_fraction: float = Field(default=0.05, ge=0, le=1)
+    exclusion_reasons: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+
+
+class Outcome(_Strict):
+    name: str
+    description: str = ""
+    events_field: str = "n_resorbed"
+    total_field: str = "n_total"
+    transform: Literal["logit", "PFT", "PAS", "PR"] = "logit"
+    method: Literal["REML", "DL", "PM", "ML"] = "REML"
+    test: Literal["z", "knha"] = "z"
+    headline: dict[str, float] | None = None
+
+
+class ExtractionField(_Strict):
+    name: str
+    type: Literal["int", "float", "text", "choice", "list"]
+    label: str
+    required: bool = False
+    choices_from: str | None = None
+
+
+class Extraction(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+    outcome_terms: list[str] = Field(default_factory=list)
+    fields: list[ExtractionField] = Field(default_factory=list)
+
+    def vocabulary(self, name: str) -> list[str]:
+        """A named vocabulary of the section (designs, predictors, …); empty if absent."""
+        value = (self.model_extra or {}).get(name, [])
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class Schedule(_Strict):
+    cron: str = "0 3 * * 1"
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _five_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week")
+        return value
+
+
+class Thresholds(_Strict):
+    estimate_shift_pp: float = Field(default=2.0, ge=0)
+    notify_on_k_change: bool = True
+    notify_on_ci_nonoverlap: bool = True
+    notify_on_heterogeneity_class_change: bool = True
+    notify_on_retraction: bool = True
+
+
+class Digest(_Strict):
+    recipients: list[str] = Field(default_factory=list)
+    periodic_no_change: bool = False
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+    @field_validator("recipients")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if "@" not in address or " " in address.strip():
+                raise ValueError(f"not an email address: {address!r}")
+        return value
+
+
+class Protocol(_Strict):
+    slug: str
+    title: str
+    baseline_doi: str | None = None
+    search: Search
+    criteria: Criteria = Field(default_factory=Criteria)
+    screening: Screening = Field(default_factory=Screening)
+    outcome: Outcome
+    extraction: Extraction = Field(default_factory=Extraction)
+    schedule: Schedule = Field(default_factory=Schedule)
+    digest: Digest = Field(default_factory=Digest)
+
+    def digest_hash(self) -> str:
+        """A stable hash of the protocol's content (stored with the review)."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def review_dir(reviews_dir: Path, slug: str) -> Path:
+    """The folder of a review; raises UnknownReviewError when absent."""
+    if not SLUG.match(slug):
+        raise UnknownReviewError(f"review name {slug!r} is not valid (lower-case letters, digits, _-)")
+    folder = reviews_dir / slug
+    if not (folder / "protocol.toml").is_file():
+        known = sorted(p.parent.name for p in reviews_dir.glob("*/protocol.toml"))
+        raise UnknownReviewError(
+            f"unknown review {slug!r}: no {folder / 'protocol.toml'} "
+            f"(known reviews: {', '.join(known) or 'none'})"
+        )
+    return folder
+
+
+def load_protocol(reviews_dir: Path, slug: str) -> Protocol:
+    """Read and validate ``reviews/<slug>/protocol.toml``."""
+    path = review_dir(reviews_dir, slug) / "protocol.toml"
+    return parse_protocol(path.read_text(encoding="utf-8"), source=str(path), slug=slug)
+
+
+def parse_protocol(text: str, *, source: str, slug: str | None = None) -> Protocol:
+    """Validate protocol TOML text; ``source`` names the file in messages."""
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ProtocolError(f"{source} is not valid TOML: {exc}") from exc
+    try:
+        protocol = Protocol.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ProtocolError(f"{source}: field {where}: {first['msg']}") from exc
+    if slug is not None and protocol.slug != slug:
+        raise ProtocolError(f"{source}: slug = {protocol.slug!r} but the folder is {slug!r}")
+    return protocol
