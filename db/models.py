@@ -337,3 +337,15 @@ class AuditLog(Timestamped, Base):
     entity: Mapped[str | None] = mapped_column(String(60))
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class LoginAttempt(Base):
+    """One sign-in attempt (email as typed, client address): the web app's rate limiter reads these."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key", "email", "ip", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
