@@ -1,0 +1,169 @@
+"""Random-effects (and common-effect) pooling of proportions, matching metafor's ``rma.uni``.
+
+``pool(events, totals, ...)`` transforms each study (see :mod:`.transforms`), estimates tau² (see
+:mod:`.estimators`), and gives the mean with its confidence interval (normal, or Knapp–Hartung with
+t on k − 1 df), the prediction interval as metafor's ``predict.rma`` (se² + tau², same critical
+value as the CI), Cochran's Q with its p-value, and I² / H² from tau² and the "typical" within-study
+variance as metafor prints them. Everything is back-transformed to proportions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from services.meta_analysis.errors import InvalidStudyData, UnknownOption
+from services.meta_analysis.estimators import FloatArray, RowFits, fit_rows, normalise_method
+from services.meta_analysis.results import PoolResult, StudyRow
+from services.meta_analysis.transforms import back_transform, effect_sizes, normalise_transform
+
+logger = logging.getLogger(__name__)
+TESTS: tuple[str, ...] = ("z", "knha")
+
+
+def normalise_test(name: str) -> str:
+    """Return ``z`` or ``knha`` (``hksj`` accepted as an alias of ``knha``)."""
+    lowered = name.lower()
+    lowered = "knha" if lowered == "hksj" else lowered
+    if lowered not in TESTS:
+        raise UnknownOption("test", name, TESTS)
+    return lowered
+
+
+def check_counts(
+    events: Sequence[float], totals: Sequence[float], labels: Sequence[str]
+) -> tuple[FloatArray, FloatArray]:
+    """Validate counts (finite whole numbers, 0 ≤ events ≤ total, total > 0) and return arrays.
+
+    Raises :class:`InvalidStudyData` naming the first offending study and field.
+    """
+    if len(events) != len(totals) or len(labels) != len(events):
+        raise ValueError("events, totals and labels must have the same length")
+    for label, x, n in zip(labels, events, totals, strict=True):
+        for name, value in (("events", x), ("total", n)):
+            if value is None or not math.isfinite(float(value)):
+                raise InvalidStudyData(label, name, "missing or not a number")
+            if float(value) != round(float(value)):
+                raise InvalidStudyData(label, name, f"{value} is not a whole number")
+        if float(n) <= 0:
+            raise InvalidStudyData(label, "total", f"must be positive, got {n}")
+        if float(x) < 0:
+            raise InvalidStudyData(label, "events", f"must not be negative, got {x}")
+        if float(x) > float(n):
+            raise InvalidStudyData(label, "events", f"{x} events exceed the total {n}")
+    return np.asarray(events, dtype=float), np.asarray(totals, dtype=float)
+
+
+def _labels(labels: Sequence[str] | None, k: int) -> list[str]:
+    return [f"study {i + 1}" for i in range(k)] if labels is None else [str(s) for s in labels]
+
+
+def _fit_one(yi: FloatArray, vi: FloatArray, method: str, notes: list[str]) -> tuple[RowFits, str]:
+    fit = fit_rows(yi, vi, np.ones((1, yi.size)), method)
+    if method != "DL" and not (bool(fit.converged[0]) and math.isfinite(float(fit.tau2[0]))):
+        logger.warning("%s did not converge; falling back to DL", method)
+        notes.append(f"{method} did not converge; DerSimonian–Laird used instead")
+        return fit_rows(yi, vi, np.ones((1, yi.size)), "DL"), "DL"
+    return fit, method
+
+
+def _study_rows(
+    labels: list[str], x: FloatArray, n: FloatArray, es_yi: FloatArray, es_vi: FloatArray,
+    corrected: np.ndarray, weights: tuple[FloatArray | None, FloatArray | None], level: float,
+) -> tuple[StudyRow, ...]:
+    alpha = 1.0 - level
+    low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
+    high = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    w_re, w_fe = weights
+    return tuple(
+        StudyRow(
+            label=labels[i], events=int(x[i]), total=int(n[i]), proportion=float(x[i] / n[i]),
+            ci_low=float(low[i]), ci_high=float(high[i]), yi=float(es_yi[i]), vi=float(es_vi[i]),
+            weight_random=None if w_re is None else float(w_re[i]),
+            weight_common=None if w_fe is None else float(w_fe[i]), corrected=bool(corrected[i]),
+        )
+        for i in range(x.size)
+    )
+
+
+def pool(
+    events: Sequence[float], totals: Sequence[float], *, labels: Sequence[str] | None = None,
+    transform: str = "logit", method: str = "REML", test: str = "z", level: float = 0.95,
+) -> PoolResult:
+    """Pool proportions ``events/totals`` with a random-effects model (plus the common effect).
+
+    Raises :class:`InvalidStudyData` for impossible counts and :class:`UnknownOption` for an
+    unknown transform, method or test. With fewer than two studies the result has
+    ``pooled=False`` and a note; a non-converging iterative estimator falls back to DL (noted).
+    """
+    transform = normalise_transform(transform)
+    method, test = normalise_method(method), normalise_test(test)
+    names = _labels(labels, len(events))
+    x, n = check_counts(events, totals, names)
+    es = effect_sizes(x, n, transform)
+    k = int(x.size)
+    base = {"k": k, "transform": transform, "method": method, "test": test, "level": level,
+            "events": int(x.sum()), "total": int(n.sum())}
+    if k < 2:
+        rows = _study_rows(names, x, n, es.yi, es.vi, es.corrected, (None, None), level)
+        why = "no studies" if k == 0 else "only one study"
+        return PoolResult(pooled=False, notes=(f"cannot pool: {why} (need at least 2)",),
+                          studies=rows, **base)
+    notes = correction_notes(es.corrected, names, transform)
+    fit, used = _fit_one(es.yi, es.vi, method, notes)
+    base["method"] = used
+    return _assemble(fit, es, x, n, names, notes, base)
+
+
+def correction_notes(corrected: np.ndarray, labels: list[str], transform: str) -> list[str]:
+    """Notes about continuity corrections and the PFT back-transformation."""
+    notes: list[str] = []
+    fixed = [labels[i] for i in np.flatnonzero(corrected)]
+    if fixed:
+        notes.append(f"continuity correction 0.5 added to events and non-events of {len(fixed)} "
+                     f"stud{'y' if len(fixed) == 1 else 'ies'} with 0 or all events ({transform}): "
+                     + "; ".join(fixed))
+    if transform == "PFT":
+        notes.append("PFT back-transformed with the harmonic mean of the totals (Miller 1978); "
+                     "it can mislead when study sizes differ (Schwarzer et al. 2019)")
+    return notes
+
+
+def _assemble(
+    fit: RowFits, es, x: FloatArray, n: FloatArray, names: list[str], notes: list[str],  # type: ignore[no-untyped-def]
+    base: dict[str, object],
+) -> PoolResult:
+    level = float(base["level"])  # type: ignore[arg-type]
+    k = int(base["k"])  # type: ignore[call-overload]
+    tau2 = float(fit.tau2[0])
+    mu = float(fit.mu[0])
+    if base["test"] == "knha":
+        se, crit = float(fit.se_knha[0]), float(stats.t.ppf(0.5 + level / 2, k - 1))
+    else:
+        se, crit = float(fit.se[0]), float(stats.norm.ppf(0.5 + level / 2))
+    se_pi = math.sqrt(se**2 + tau2)
+    mu_fe, se_fe = float(fit.mu_fe[0]), float(fit.se_fe[0])
+    z = float(stats.norm.ppf(0.5 + level / 2))
+    t_vals = np.array([mu, mu - crit * se, mu + crit * se, mu - crit * se_pi, mu + crit * se_pi,
+                       mu_fe, mu_fe - z * se_fe, mu_fe + z * se_fe])
+    p = back_transform(t_vals, es.transform, n)
+    s2 = float(fit.s2_typical[0])
+    q = float(fit.q[0])
+    w_re = 1.0 / (es.vi + tau2)
+    w_fe = 1.0 / es.vi
+    rows = _study_rows(names, x, n, es.yi, es.vi, es.corrected,
+                       (100 * w_re / w_re.sum(), 100 * w_fe / w_fe.sum()), level)
+    return PoolResult(
+        pooled=True, estimate=float(p[0]), ci_low=float(p[1]), ci_high=float(p[2]),
+        pi_low=float(p[3]), pi_high=float(p[4]), common_estimate=float(p[5]),
+        common_ci_low=float(p[6]), common_ci_high=float(p[7]), estimate_t=mu, se_t=se,
+        ci_low_t=float(t_vals[1]), ci_high_t=float(t_vals[2]), pi_low_t=float(t_vals[3]),
+        pi_high_t=float(t_vals[4]), common_estimate_t=mu_fe, common_se_t=se_fe, tau2=tau2,
+        tau=math.sqrt(tau2), q=q, q_df=k - 1, q_p=float(stats.chi2.sf(q, k - 1)),
+        i2=100.0 * tau2 / (tau2 + s2), h2=(tau2 + s2) / s2, notes=tuple(notes), studies=rows,
+        **base,  # type: ignore[arg-type]
+    )
