@@ -60,6 +60,20 @@ class Settings(BaseSettings):
     smtp_timeout: float = 30.0
     mail_from: str = "living-review <digest@living-review.local>"
 
+    celery_visibility_timeout: int = Field(
+        default=7200, ge=10, description="Seconds before Redis redelivers an unacked task."
+    )
+    update_lock_ttl: int = Field(
+        default=10800, ge=10, description="Seconds a review's update lock lives without refresh."
+    )
+    recompute_debounce_seconds: float = Field(
+        default=60.0, ge=0, description="Quiet time after the last confirmation before recompute."
+    )
+    update_schedule: str | None = Field(
+        default=None,
+        description="Overrides the protocols' schedules: 'cron' or 'slug=cron;slug2=SECONDS'.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_driver(cls, value: str) -> str:

@@ -1,0 +1,203 @@
+"""The transactional outbox: digest rows written with the snapshot they report.
+
+:func:`queue_digest` runs inside the caller's transaction (the one that stores the estimate
+snapshot), so a digest exists if and only if its snapshot does. One row per recipient, unique per
+(snapshot, recipient), with a Message-ID derived from the review, the snapshot and the recipient:
+writing the digest again (a redelivered task) adds nothing, and any resend of a row is the same
+email. Delivery is :mod:`services.digest.mailer`'s job.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from email.utils import parseaddr
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import EstimateSnapshot, OutboxEmail, Review, ReviewRecord, SearchRun, Study
+from services.digest.compose import DigestContent, render_html, render_text, subject
+from services.digest.plot import forest_png
+from services.digest.triggers import notify_reasons
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_FIELDS = ("estimate", "ci_low", "ci_high", "pi_low", "pi_high", "i2", "tau2", "k")
+
+
+def message_id(review_slug: str, snapshot_id: int, recipient: str, domain: str) -> str:
+    """The stable Message-ID of one digest for one recipient."""
+    who = hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:16]
+    return f"<digest.{review_slug}.{snapshot_id}.{who}@{domain}>"
+
+
+def snapshot_dict(snapshot: EstimateSnapshot) -> dict[str, Any]:
+    """The numbers of a snapshot the digest shows."""
+    data: dict[str, Any] = {name: getattr(snapshot, name) for name in SNAPSHOT_FIELDS}
+    data["study_ids"] = list(snapshot.study_ids or [])
+    return data
+
+
+def previous_snapshot(session: Session, snapshot: EstimateSnapshot) -> EstimateSnapshot | None:
+    """The review's snapshot of the same outcome before this one."""
+    query = (
+        select(EstimateSnapshot)
+        .where(EstimateSnapshot.review_id == snapshot.review_id)
+        .where(EstimateSnapshot.outcome == snapshot.outcome)
+        .where(EstimateSnapshot.id < snapshot.id)
+        .order_by(EstimateSnapshot.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def build_content(
+    session: Session,
+    review: Review,
+    snapshot: EstimateSnapshot,
+    reasons: list[str],
+    *,
+    base_url: str = "",
+) -> DigestContent:
+    """Gather what the digest of ``snapshot`` shows, from the database."""
+    old = previous_snapshot(session, snapshot)
+    old_ids = set(old.study_ids or []) if old else set()
+    new_ids = set(snapshot.study_ids or [])
+    labels = _labels(session, old_ids | new_ids)
+    retracted = _retracted(session, review.id, old_ids)
+    return DigestContent(
+        review_slug=review.slug,
+        review_title=review.title,
+        old=snapshot_dict(old) if old else None,
+        new=snapshot_dict(snapshot),
+        reasons=reasons,
+        new_studies=[labels[i] for i in sorted(new_ids - old_ids) if i in labels],
+        retractions=[labels[i] for i in sorted(retracted) if i in labels],
+        prisma=prisma_counts(session, review.id, snapshot.search_run_id),
+        queue_size=queue_size(session, review.id),
+        queue_url=f"{base_url.rstrip('/')}/reviews/{review.slug}/queue" if base_url else "",
+        forest_png=forest_png(snapshot.result or {}, title=review.title[:80]),
+    )
+
+
+def _labels(session: Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(Study.id, Study.label).where(Study.id.in_(ids)))
+    return {study_id: label for study_id, label in rows}
+
+
+def _retracted(session: Session, review_id: int, ids: set[int]) -> set[int]:
+    if not ids:
+        return set()
+    query = select(Study.id).where(
+        Study.review_id == review_id, Study.id.in_(ids), Study.status != "included"
+    )
+    return set(session.scalars(query))
+
+
+def prisma_counts(session: Session, review_id: int, search_run_id: int | None) -> dict[str, int]:
+    """PRISMA-style counts of one update run: identified, new, linked, then records by state."""
+    if search_run_id is None:
+        return {}
+    run = session.get(SearchRun, search_run_id)
+    if run is None:
+        return {}
+    counts = {"identified": run.n_found, "new": run.n_new}
+    rows = session.execute(
+        select(ReviewRecord.state, func.count())
+        .where(ReviewRecord.review_id == review_id, ReviewRecord.search_run_id == search_run_id)
+        .group_by(ReviewRecord.state)
+    )
+    for state, number in rows:
+        counts[state] = int(number)
+    counts.setdefault("linked", run.n_linked)
+    return counts
+
+
+def queue_size(session: Session, review_id: int) -> int:
+    """How many of the review's records wait for a reviewer."""
+    query = select(func.count()).where(
+        ReviewRecord.review_id == review_id, ReviewRecord.state == "queued"
+    )
+    return int(session.scalar(query) or 0)
+
+
+def queue_digest(
+    session: Session,
+    review: Review,
+    snapshot: EstimateSnapshot,
+    changes: dict[str, Any],
+    *,
+    base_url: str = "",
+    mail_domain: str = "living-review.local",
+) -> list[OutboxEmail]:
+    """Write the digest of ``snapshot`` to the outbox, one row per recipient; never commits.
+
+    Nothing is written when the changes do not pass the protocol's thresholds (unless the
+    protocol asks for periodic "no change" notes) or the protocol lists no recipients. Calling it
+    again for the same snapshot adds nothing and returns the rows already there.
+    """
+    digest_cfg = (review.protocol or {}).get("digest") or {}
+    recipients = [str(r) for r in digest_cfg.get("recipients") or []]
+    reasons = notify_reasons(changes, digest_cfg.get("thresholds") or {})
+    if not reasons and digest_cfg.get("periodic_no_change"):
+        reasons = ["No change in the evidence (periodic note)."]
+    if not reasons or not recipients:
+        logger.info(
+            "review %s snapshot %s: no digest (no change or no recipient)", review.id, snapshot.id
+        )
+        return []
+    existing = _existing(session, snapshot.id)
+    todo = [r for r in recipients if r not in existing]
+    if not todo:
+        return list(existing.values())
+    content = build_content(session, review, snapshot, reasons, base_url=base_url)
+    attachments, cid = _attachments(content.forest_png, snapshot.id, mail_domain)
+    text, html = render_text(content), render_html(content, cid)
+    for recipient in todo:
+        row = OutboxEmail(
+            review_id=review.id,
+            snapshot_id=snapshot.id,
+            recipient=recipient,
+            subject=subject(content),
+            message_id=message_id(review.slug, snapshot.id, recipient, mail_domain),
+            body_text=text,
+            body_html=html,
+            attachments=attachments,
+            status="pending",
+        )
+        session.add(row)
+        existing[recipient] = row
+    session.flush()
+    logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, len(todo))
+    return list(existing.values())
+
+
+def _existing(session: Session, snapshot_id: int) -> dict[str, OutboxEmail]:
+    rows = session.scalars(select(OutboxEmail).where(OutboxEmail.snapshot_id == snapshot_id))
+    return {row.recipient: row for row in rows}
+
+
+def _attachments(
+    png: bytes | None, snapshot_id: int, domain: str
+) -> tuple[list[dict[str, str]], str | None]:
+    if png is None:
+        return [], None
+    cid = f"forest.{snapshot_id}@{domain}"
+    item = {
+        "cid": cid,
+        "filename": "forest.png",
+        "mime": "image/png",
+        "data_b64": base64.b64encode(png).decode("ascii"),
+    }
+    return [item], cid
+
+
+def mail_domain_of(mail_from: str) -> str:
+    """The domain part of the sender address (for Message-IDs)."""
+    address = parseaddr(mail_from)[1]
+    return address.rpartition("@")[2] or "living-review.local"

@@ -1,0 +1,59 @@
+"""The next digest, composed without writing or sending anything (``digest --preview``).
+
+If digests wait in the outbox, the next one is shown as it will be sent. Otherwise the latest
+snapshot's digest is composed from its stored changes, with a note when those changes do not
+pass the protocol's thresholds (then no email would go out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import EstimateSnapshot, OutboxEmail, Review
+from services.digest.compose import render_text, subject
+from services.digest.outbox import build_content
+from services.digest.triggers import notify_reasons
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A digest as text; ``would_send`` is False when no email would go out."""
+
+    subject: str
+    text: str
+    would_send: bool
+    source: str  # "outbox" or "snapshot"
+
+
+def preview(session: Session, review: Review, *, base_url: str = "") -> Preview | None:
+    """The next digest of ``review``; None when the review has no snapshot yet."""
+    pending = session.scalars(
+        select(OutboxEmail)
+        .where(OutboxEmail.review_id == review.id, OutboxEmail.status == "pending")
+        .order_by(OutboxEmail.id)
+        .limit(1)
+    ).first()
+    if pending is not None:
+        return Preview(pending.subject, pending.body_text, True, "outbox")
+    snapshot = session.scalars(
+        select(EstimateSnapshot)
+        .where(EstimateSnapshot.review_id == review.id)
+        .order_by(EstimateSnapshot.id.desc())
+        .limit(1)
+    ).first()
+    if snapshot is None:
+        return None
+    digest_cfg = (review.protocol or {}).get("digest") or {}
+    reasons = notify_reasons(snapshot.changes or {}, digest_cfg.get("thresholds") or {})
+    would_send = bool(reasons) or bool(digest_cfg.get("periodic_no_change"))
+    content = build_content(
+        session,
+        review,
+        snapshot,
+        reasons or ["No change that passes the thresholds."],
+        base_url=base_url,
+    )
+    return Preview(subject(content), render_text(content), would_send, "snapshot")

@@ -1,0 +1,132 @@
+"""The Celery application: Redis broker, JSON messages, late acks, one process-wide runtime.
+
+``celery -A workers.celery_app worker`` / ``beat`` (or ``living-review worker`` / ``beat``) use
+:data:`app`, configured from :func:`services.settings.get_settings`. Delivery guarantees:
+
+- ``task_acks_late``: a task's message is acknowledged after it returns, so a worker that dies
+  mid-task leaves it unacknowledged and Redis hands it out again once the *visibility timeout*
+  (``CELERY_VISIBILITY_TIMEOUT``) has passed. Every task is idempotent, so that is harmless.
+- ``task_reject_on_worker_lost``: a child process killed by the OS (OOM, SIGKILL) requeues its
+  message instead of acknowledging it; :mod:`workers.tasks` counts deliveries per task id and
+  gives up after ``MAX_DELIVERIES`` so a task that kills its process cannot loop for ever.
+- ``task_time_limit`` sits below the visibility timeout, so no task outlives it (a task still
+  running when the timeout passes would be delivered a second time).
+- Only IDs travel in messages; tasks open their own sessions (:class:`Runtime`).
+
+Errors: :class:`BrokerNotConfiguredError` when ``REDIS_URL`` is unset and a worker or beat is asked
+for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.session import make_engine, make_sessionmaker
+from services.digest.mailer import SmtpConfig
+from services.locks import RedisReviewLock
+from services.settings import Settings, get_settings
+
+QUEUE = "living-review"
+
+
+class BrokerNotConfiguredError(Exception):
+    """REDIS_URL is not set: there is no broker for workers and beat."""
+
+
+def make_celery(settings: Settings) -> Celery:
+    """Build the Celery app for ``settings`` (the broker stays unset without REDIS_URL)."""
+    celery = Celery("living_review", broker=settings.redis_url or "memory://",
+                    include=["workers.tasks"])
+    visibility = settings.celery_visibility_timeout
+    celery.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=QUEUE,
+        task_time_limit=max(visibility - 30, 5),
+        task_soft_time_limit=max(visibility - 90, 3),
+        broker_transport_options={"visibility_timeout": visibility},
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        enable_utc=True,
+        timezone="UTC",
+        beat_scheduler="workers.schedule:ProtocolScheduler",
+        beat_max_loop_interval=10,
+        worker_send_task_events=False,
+    )
+    return celery
+
+
+def require_broker(settings: Settings) -> str:
+    """The broker URL, or BrokerNotConfiguredError with what to do."""
+    if not settings.redis_url:
+        raise BrokerNotConfiguredError(
+            "REDIS_URL is not set: workers and beat need a Redis broker "
+            "(e.g. REDIS_URL=redis://127.0.0.1:6379/0); without it, run updates in-process "
+            "with `living-review update`"
+        )
+    return settings.redis_url
+
+
+@dataclass
+class Runtime:
+    """Per-process resources of the tasks: engine, sessions, Redis, review lock.
+
+    Built lazily in each worker child (after the fork), never shared across processes.
+    """
+
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def session_factory(self) -> sessionmaker[Session]:
+        return make_sessionmaker(self.engine)
+
+    @cached_property
+    def redis(self) -> Any:
+        import redis
+
+        url = require_broker(self.settings)
+        return redis.Redis.from_url(url, socket_timeout=15, socket_connect_timeout=10,
+                                    health_check_interval=30)
+
+    @cached_property
+    def lock(self) -> RedisReviewLock:
+        return RedisReviewLock(self.redis)
+
+
+def smtp_config(settings: Settings) -> SmtpConfig:
+    """The SMTP settings as the digest sender takes them."""
+    return SmtpConfig(
+        host=settings.smtp_host, port=settings.smtp_port, mail_from=settings.mail_from,
+        user=settings.smtp_user, password=settings.smtp_password,
+        starttls=settings.smtp_starttls, use_ssl=settings.smtp_ssl, timeout=settings.smtp_timeout,
+    )
+
+
+_runtime: tuple[int, Runtime] | None = None
+
+
+def runtime() -> Runtime:
+    """The Runtime of this process (rebuilt after a fork)."""
+    global _runtime
+    if _runtime is None or _runtime[0] != os.getpid():
+        _runtime = (os.getpid(), Runtime(get_settings()))
+    return _runtime[1]
+
+
+app = make_celery(get_settings())

@@ -1,0 +1,176 @@
+"""Celery tasks: thin wrappers that take IDs, open sessions, call one service function.
+
+An update is a chain, one task per step of :mod:`services.update`::
+
+    start_update → harvest → <later steps> → finish_update → send_digests
+
+``start_update`` takes the review's lock (:class:`services.locks.RedisReviewLock`) with a token
+derived from its own task id, creates (or, after a crash, resumes) the ``running`` search run and
+sends the chain *after* its transaction committed. Each step refreshes the lock with the same
+token, so a step redelivered after a worker crash carries on, while a second update of the same
+review is refused with :class:`services.locks.ReviewBusyError` naming the holder. The last step
+releases the lock; a step that fails for good marks the run failed and releases it too.
+
+Retries: only named transient errors (E-utilities unavailable, database or Redis connection
+lost), with exponential backoff and jitter. A message delivered more than ``MAX_DELIVERIES`` times
+(a task that keeps killing its process) is dropped with an error in the log instead of looping.
+
+Errors raised here: the services' own (``ReviewBusyError``, ``LockLostError``, ``UpdateError``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from celery import Task, chain
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from db.models import AuditLog, Review, SearchRun, utcnow
+from services import update
+from services.digest import send_pending
+from services.locks import LockLostError, ReviewBusyError
+from services.protocol import load_protocol
+from services.pubmed.client import ClientConfig, EntrezClient
+from services.pubmed.errors import EntrezUnavailableError
+from services.pubmed.ratelimit import make_rate_limiter
+from workers.celery_app import app, runtime, smtp_config
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT = (EntrezUnavailableError, OperationalError, RedisConnectionError)
+MAX_DELIVERIES = 10
+RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600,
+         "retry_jitter": True, "max_retries": 6}
+
+
+class PipelineTask(Task):  # type: ignore[misc]
+    """Base of the update steps: on final failure, mark the run failed and free the review."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                   einfo: Any) -> None:
+        if len(args) >= 3 and not isinstance(exc, ReviewBusyError | LockLostError):
+            review_id, run_id, token = args[0], args[1], args[2]
+            _mark_failed(run_id, f"{type(exc).__name__}: {exc}")
+            runtime().lock.release(review_id, token)
+
+
+def _too_many_deliveries(task: Task) -> bool:
+    key = f"living-review:deliveries:{task.request.id}"
+    count = runtime().redis.incr(key)
+    runtime().redis.expire(key, 86400)
+    if count > MAX_DELIVERIES:
+        logger.error("task %s %s delivered %d times; dropped", task.name, task.request.id, count)
+        return True
+    return False
+
+
+def _mark_failed(run_id: int, reason: str) -> None:
+    with runtime().session_factory.begin() as session:
+        run = session.get(SearchRun, run_id)
+        if run is not None and run.status not in ("succeeded", "failed"):
+            run.status, run.error, run.finished_at = "failed", reason[:2000], utcnow()
+
+
+def _hold(review_id: int, token: str) -> None:
+    rt = runtime()
+    rt.lock.refresh(review_id, token, rt.settings.update_lock_ttl)
+
+
+def entrez_client() -> EntrezClient:
+    """An E-utilities client configured from the settings (rate limit shared via Redis)."""
+    s = runtime().settings
+    config = ClientConfig(
+        base_url=s.entrez_base_url, email=s.entrez_email, tool=s.entrez_tool,
+        api_key=s.entrez_api_key, timeout=s.entrez_timeout, max_tries=s.entrez_max_tries,
+        backoff_base=s.entrez_backoff_base, backoff_max=s.entrez_backoff_max,
+        batch_size=s.entrez_batch_size, esearch_cap=s.entrez_esearch_cap,
+        dtd_cache=s.data_dir / "dtd",
+    )
+    return EntrezClient(config, make_rate_limiter(s.rate_limit, s.redis_url))
+
+
+@app.task(bind=True, name="living_review.start_update", **RETRY)
+def start_update(self: Task, review_id: int, until: str | None = None) -> int | None:
+    """Lock the review, create or resume its running run, send the step chain; the run id.
+
+    When another update holds the review, nothing is started: the refusal is logged and written
+    to the audit log (``update.refused``) with the holder, and None is returned.
+    """
+    if _too_many_deliveries(self):
+        return None
+    return begin_update(review_id, f"update:{review_id}:{self.request.id}", until)
+
+
+def begin_update(review_id: int, token: str, until: str | None = None) -> int | None:
+    """Take the lock for ``token``, create or resume the run, send the chain after commit."""
+    rt = runtime()
+    try:
+        rt.lock.acquire(review_id, token, rt.settings.update_lock_ttl)
+    except ReviewBusyError as exc:
+        logger.warning("update refused: %s", exc)
+        with rt.session_factory.begin() as session:
+            session.add(AuditLog(review_id=review_id, action="update.refused", entity="review",
+                                 entity_id=review_id, detail={"holder": exc.holder or ""}))
+        return None
+    end = dt.date.fromisoformat(until) if until else dt.date.today()
+    with rt.session_factory.begin() as session:
+        review = session.get_one(Review, review_id)
+        run = session.scalars(
+            select(SearchRun).where(SearchRun.review_id == review_id,
+                                    SearchRun.status.in_(("running", "harvested")))
+            .order_by(SearchRun.id.desc())
+        ).first()
+        if run is None:
+            protocol = load_protocol(rt.settings.reviews_dir, review.slug)
+            run = update.start_run(session, review, protocol, end)
+        else:
+            logger.warning("review %s: resuming run %s left unfinished", review_id, run.id)
+        run_id = run.id
+    chain(*pipeline(review_id, run_id, token)).apply_async()
+    logger.info("review %s: update run %s started (%s)", review_id, run_id, token)
+    return run_id
+
+
+def pipeline(review_id: int, run_id: int, token: str) -> list[Any]:
+    """The step signatures of one update, in order."""
+    args = (review_id, run_id, token)
+    return [harvest.si(*args), finish_update.si(*args)]
+
+
+@app.task(bind=True, base=PipelineTask, name="living_review.harvest", **RETRY)
+def harvest(self: Task, review_id: int, run_id: int, token: str) -> None:
+    """Step 1: search and store the run's window (idempotent per run)."""
+    if _too_many_deliveries(self):
+        return
+    _hold(review_id, token)
+    update.harvest(runtime().session_factory, run_id, entrez_client())
+
+
+@app.task(bind=True, base=PipelineTask, name="living_review.finish_update", **RETRY)
+def finish_update(self: Task, review_id: int, run_id: int, token: str) -> None:
+    """Last step: mark the run succeeded, free the review, send the digests it queued."""
+    if _too_many_deliveries(self):
+        return
+    _hold(review_id, token)
+    update.finish(runtime().session_factory, run_id)
+    runtime().lock.release(review_id, token)
+    send_digests.delay()
+
+
+@app.task(bind=True, name="living_review.scheduled_update", **RETRY)
+def scheduled_update(self: Task, review_id: int) -> int | None:
+    """Beat's entry point: start the review's update unless one is running (then say so)."""
+    if _too_many_deliveries(self):
+        return None
+    return begin_update(review_id, f"update:{review_id}:{self.request.id}")
+
+
+@app.task(bind=True, name="living_review.send_digests", **RETRY)
+def send_digests(self: Task) -> dict[str, Any]:
+    """Deliver pending outbox rows; a failed SMTP server leaves them for the next run."""
+    report = send_pending(runtime().session_factory, smtp_config(runtime().settings))
+    return {"sent": report.sent, "failed": report.failed}
