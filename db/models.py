@@ -160,7 +160,7 @@ class Study(Timestamped, Base):
     doi: Mapped[str | None] = mapped_column(String(255), index=True)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
     source: Mapped[str] = mapped_column(String(20))  # baseline|screening
-    status: Mapped[str] = mapped_column(String(20), default="included")  # included|retracted
+    status: Mapped[str] = mapped_column(String(20), default="included")  # included|reference|retracted
     flags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 

@@ -142,7 +142,9 @@ class Protocol(_Strict):
 def review_dir(reviews_dir: Path, slug: str) -> Path:
     """The folder of a review; raises UnknownReviewError when absent."""
     if not SLUG.match(slug):
-        raise UnknownReviewError(f"review name {slug!r} is not valid (lower-case letters, digits, _-)")
+        raise UnknownReviewError(
+            f"review name {slug!r} is not valid (lower-case letters, digits, _-)"
+        )
     folder = reviews_dir / slug
     if not (folder / "protocol.toml").is_file():
         known = sorted(p.parent.name for p in reviews_dir.glob("*/protocol.toml"))

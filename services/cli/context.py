@@ -1,0 +1,56 @@
+"""What CLI commands share: settings, a migrated database, the review's protocol."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.migrate import NotMigratedError, require_migrated
+from db.session import make_engine, make_sessionmaker
+from services.cli.errors import CliError
+from services.protocol import Protocol, ProtocolError, load_protocol
+from services.settings import Settings, get_settings
+
+
+@dataclass
+class Context:
+    settings: Settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    def sessions(self, *, migrated: bool = True) -> sessionmaker[Session]:
+        """A sessionmaker; by default refuses a database that is not migrated to head."""
+        if migrated:
+            try:
+                require_migrated(self.engine)
+            except NotMigratedError as exc:
+                raise CliError(str(exc)) from exc
+            except OperationalError as exc:
+                raise CliError(f"cannot open the database {self._safe_url()}: {exc.orig}") from exc
+        return make_sessionmaker(self.engine)
+
+    def protocol(self, slug: str) -> Protocol:
+        try:
+            return load_protocol(self.settings.reviews_dir, slug)
+        except ProtocolError as exc:
+            raise CliError(str(exc)) from exc
+
+    def review_dir(self, slug: str) -> Path:
+        return self.settings.reviews_dir / slug
+
+    def _safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def context() -> Context:
+    try:
+        return Context(get_settings())
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise CliError(f"bad setting: {exc}") from exc

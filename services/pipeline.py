@@ -1,0 +1,79 @@
+"""The update chain run in-process: ``living-review update`` without a worker.
+
+The Celery tasks in ``workers`` run the same step functions of :mod:`services.update` one by
+one; this module only strings them together for the embedded default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import update as steps
+from services.protocol import Protocol
+from services.pubmed.client import ClientConfig, EntrezClient
+from services.pubmed.ratelimit import make_rate_limiter
+from services.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """Everything an update needs besides the database: how to reach PubMed."""
+
+    client: ClientConfig
+    rate_limit: float
+    redis_url: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineOptions:
+        config = ClientConfig(
+            base_url=settings.entrez_base_url,
+            email=settings.entrez_email,
+            tool=settings.entrez_tool,
+            api_key=settings.entrez_api_key,
+            timeout=settings.entrez_timeout,
+            max_tries=settings.entrez_max_tries,
+            backoff_base=settings.entrez_backoff_base,
+            backoff_max=settings.entrez_backoff_max,
+            batch_size=settings.entrez_batch_size,
+            esearch_cap=settings.entrez_esearch_cap,
+            dtd_cache=Path(settings.data_dir) / "entrez-dtd",
+        )
+        return cls(client=config, rate_limit=settings.rate_limit, redis_url=settings.redis_url)
+
+    def with_base_url(self, url: str) -> PipelineOptions:
+        return dataclasses.replace(self, client=dataclasses.replace(self.client, base_url=url))
+
+    def make_client(self) -> EntrezClient:
+        return EntrezClient(self.client, make_rate_limiter(self.rate_limit, self.redis_url))
+
+
+def run_update(
+    factory: sessionmaker[Session],
+    protocol: Protocol,
+    options: PipelineOptions,
+    *,
+    until: dt.date,
+    progress: steps.Progress | None = None,
+) -> steps.UpdateResult:
+    """One full update of the review in this process; returns what it did.
+
+    PubMed failures mark the run failed (nothing of it stored) and propagate.
+    """
+    with factory.begin() as session:
+        review = steps.review_by_slug(session, protocol.slug)
+        run = steps.start_run(session, review, protocol, until)
+        run_id = run.id
+    client = options.make_client()
+    summaries: dict[str, Any] = {}
+    steps.harvest(factory, run_id, client, progress)
+    run = steps.finish(factory, run_id)
+    return steps.result_of(run, protocol.slug, summaries)

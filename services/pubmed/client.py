@@ -1,0 +1,239 @@
+"""PubMed through Bio.Entrez: esearch on the history server, efetch in batches, with our own
+timeouts, retries and a rate limit shared across processes.
+
+Bio.Entrez has the NCBI address built in, no timeout, and retries 429/5xx at once. We keep its
+request building and parsing but hand it our own ``urlopen`` (as Biopython's tests do): that
+function sends to the configured base URL with a timeout, after the rate limiter allows it.
+Bio.Entrez's own retries are turned off (``max_tries = 1``); :meth:`EntrezClient._request`
+retries 429/5xx, timeouts, connection errors and truncated or malformed bodies with exponential
+backoff and jitter, then raises :class:`EntrezUnavailableError`.
+
+Errors: see :mod:`services.pubmed.errors`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import http.client
+import io
+import logging
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.parsers.expat import ExpatError
+
+from Bio import Entrez
+from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError, ValidationError
+
+from services.pubmed.errors import (
+    EntrezQueryError,
+    EntrezUnavailableError,
+    MalformedResponseError,
+    WindowTooLargeError,
+)
+from services.pubmed.parse import ArticleSet, parse_article_set
+from services.pubmed.ratelimit import NoRateLimit, RateLimiter
+
+logger = logging.getLogger(__name__)
+
+NCBI_PREFIX = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+_active: contextvars.ContextVar[EntrezClient | None] = contextvars.ContextVar(
+    "living_review_entrez_client", default=None
+)
+_original_urlopen = Entrez.urlopen
+
+
+def _urlopen(request: urllib.request.Request, *args: Any, **kwargs: Any) -> Any:
+    """Bio.Entrez's opener while one of our clients is calling; the original otherwise."""
+    client = _active.get()
+    if client is None:
+        return _original_urlopen(request, *args, **kwargs)
+    return client._open(request)
+
+
+Entrez.urlopen = _urlopen
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """An esearch on the history server for one create-date window."""
+
+    start: dt.date
+    end: dt.date
+    count: int
+    webenv: str
+    query_key: str
+
+
+@dataclass
+class ClientConfig:
+    base_url: str = NCBI_PREFIX
+    email: str = "living-review@example.org"
+    tool: str = "living-review"
+    api_key: str | None = None
+    timeout: float = 60.0
+    max_tries: int = 5
+    backoff_base: float = 1.0
+    backoff_max: float = 60.0
+    batch_size: int = 500
+    esearch_cap: int = 9_999
+    dtd_cache: Path | None = None
+
+
+class EntrezClient:
+    """Search and fetch PubMed records for a query and a create-date window."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        limiter: RateLimiter | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.limiter = limiter or NoRateLimit()
+        self.requests = 0
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        if config.dtd_cache is not None:
+            config.dtd_cache.mkdir(parents=True, exist_ok=True)
+            Entrez.local_cache = str(config.dtd_cache)
+
+    # --- public API -------------------------------------------------------------------
+
+    def search(
+        self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
+    ) -> SearchResult:
+        """esearch with usehistory=y for records whose ``datetype`` date is in [start, end]."""
+        window = f"({term}) AND {start:%Y/%m/%d}:{end:%Y/%m/%d}[{datetype}]"
+
+        def attempt() -> Any:
+            body = self._send("esearch", db="pubmed", term=window, usehistory="y", retmax=0)
+            try:
+                return Entrez.read(io.BytesIO(body), validate=False)
+            except (CorruptedXMLError, NotXMLError, ValidationError, ExpatError) as exc:
+                raise MalformedResponseError(f"esearch returned unreadable XML: {exc}") from exc
+
+        result = self._with_retries("esearch", attempt)
+        if result.get("ERROR"):
+            raise EntrezQueryError(f"esearch refused the query: {result['ERROR']}")
+        return SearchResult(
+            start, end, int(result["Count"]), str(result["WebEnv"]), str(result["QueryKey"])
+        )
+
+    def plan(
+        self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
+    ) -> list[SearchResult]:
+        """Searches covering [start, end], split by date until each is under the esearch cap."""
+        result = self.search(term, start, end, datetype)
+        if result.count <= self.config.esearch_cap:
+            return [result] if result.count else []
+        if start >= end:
+            raise WindowTooLargeError(
+                f"{result.count} records were created on {start} alone, more than the "
+                f"{self.config.esearch_cap} esearch returns: narrow the query"
+            )
+        middle = start + (end - start) // 2
+        logger.info("splitting %s..%s (%d records) at %s", start, end, result.count, middle)
+        return self.plan(term, start, middle, datetype) + self.plan(
+            term, middle + dt.timedelta(days=1), end, datetype
+        )
+
+    def fetch(self, search: SearchResult) -> Iterator[ArticleSet]:
+        """efetch every record of a search from the history server, batch by batch."""
+        size = self.config.batch_size
+        for retstart in range(0, search.count, size):
+            yield self._fetch_batch(search, retstart, size)
+
+    # --- internals --------------------------------------------------------------------
+
+    def _fetch_batch(self, search: SearchResult, retstart: int, size: int) -> ArticleSet:
+        def attempt() -> ArticleSet:
+            body = self._send(
+                "efetch",
+                db="pubmed",
+                WebEnv=search.webenv,
+                query_key=search.query_key,
+                retstart=retstart,
+                retmax=size,
+                retmode="xml",
+            )
+            return parse_article_set(body)
+
+        return self._with_retries(f"efetch retstart={retstart}", attempt)
+
+    def _send(self, utility: str, **params: Any) -> bytes:
+        """One call through Bio.Entrez; the whole body is read here so truncation is retried."""
+        Entrez.email, Entrez.tool, Entrez.api_key = (
+            self.config.email,
+            self.config.tool,
+            self.config.api_key,
+        )
+        Entrez.max_tries = 1
+        token = _active.set(self)
+        try:
+            handle = getattr(Entrez, utility)(**params)
+            try:
+                data = handle.read()
+            finally:
+                handle.close()
+        finally:
+            _active.reset(token)
+        return data.encode() if isinstance(data, str) else data
+
+    def _open(self, request: urllib.request.Request) -> Any:
+        url = request.full_url
+        if url.startswith(NCBI_PREFIX):
+            request.full_url = self.config.base_url.rstrip("/") + "/" + url[len(NCBI_PREFIX) :]
+        self.limiter.acquire()
+        self.requests += 1
+        return urllib.request.urlopen(request, timeout=self.config.timeout)
+
+    def _with_retries(self, what: str, call: Callable[[], Any]) -> Any:
+        tries = self.config.max_tries
+        for attempt in range(1, tries + 1):
+            try:
+                return call()
+            except urllib.error.HTTPError as exc:
+                if exc.code != 429 and exc.code < 500:
+                    raise EntrezQueryError(f"{what}: HTTP {exc.code} {exc.reason}") from exc
+                problem, retry_after = f"HTTP {exc.code}", _retry_after(exc)
+            except (
+                urllib.error.URLError,
+                TimeoutError,
+                ConnectionError,
+                http.client.HTTPException,
+            ) as exc:
+                problem, retry_after = f"{type(exc).__name__}: {exc}", None
+            except MalformedResponseError as exc:
+                problem, retry_after = str(exc), None
+            if attempt == tries:
+                raise EntrezUnavailableError(
+                    f"{what} failed {tries} times, last: {problem} (E-utilities at "
+                    f"{self.config.base_url}); the next run retries the same window"
+                )
+            delay = self._backoff(attempt, retry_after)
+            logger.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, tries - 1, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with equal jitter, never below a server's Retry-After."""
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        return max(delay, retry_after or 0.0)
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    value = exc.headers.get("Retry-After") if exc.headers else None
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None

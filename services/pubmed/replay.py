@@ -1,0 +1,361 @@
+"""A local E-utilities server that replays a directory of PubMed XML, for offline use and tests.
+
+It answers ``esearch.fcgi`` and ``efetch.fcgi`` (GET and POST) as PubMed does for the parts the
+service uses: the history server (WebEnv, query_key, retstart/retmax), date ranges in the term
+(``2024/01/01:2024/01/07[crdt]``, also ``edat``, ``mdat``, ``pdat``) or as
+``mindate``/``maxdate``/``datetype``, and PubMed's cap of 9,999 records per search. Every record
+of the snapshot is taken to match the non-date part of the term: a snapshot holds the records
+that the review's query found.
+
+Faults are injected in order, one per request: ``429:2,500:1,truncate:1,slow=2:1``; a count of
+``*`` repeats forever. Kinds: an HTTP status (429, 500, 502, 503), ``truncate`` (the body cut in
+half), ``reset`` (the connection closed with no answer), ``slow=S`` (S seconds before answering).
+``KIND@efetch`` or ``KIND@esearch`` restricts a fault to one utility.
+The server logs every request; ``GET /_log`` returns it as JSON and ``POST /_faults`` replaces
+the fault plan (body: the fault string), for tests and demos.
+
+Errors: :class:`SnapshotError` for a snapshot directory that is missing or holds no records,
+:class:`FaultSpecError` for a fault string that cannot be read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from lxml import etree
+
+logger = logging.getLogger(__name__)
+
+PUBMED_CAP = 9_999
+ESEARCH_DOCTYPE = (
+    '<!DOCTYPE eSearchResult PUBLIC "-//NLM//DTD esearch 20060628//EN" '
+    '"https://eutils.ncbi.nlm.nih.gov/eutils/dtd/20060628/esearch.dtd">'
+)
+PUBMED_DOCTYPE = (
+    '<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
+    '"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">'
+)
+DATE_RANGE = re.compile(
+    r"(\d{4}(?:/\d{1,2}(?:/\d{1,2})?)?)\s*:\s*(\d{4}(?:/\d{1,2}(?:/\d{1,2})?)?)\s*"
+    r"\[(crdt|edat|mdat|pdat|dp)\]",
+    re.IGNORECASE,
+)
+FAULT = re.compile(
+    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?)"
+    r"(?:@(?P<utility>esearch|efetch))?:(?P<count>\d+|\*)$"
+)
+
+
+class SnapshotError(Exception):
+    """The snapshot directory is missing or has no PubMed records."""
+
+
+class FaultSpecError(ValueError):
+    """A ``--fault`` string that cannot be read."""
+
+
+@dataclass
+class Indexed:
+    pmid: int
+    xml: bytes
+    dates: dict[str, dt.date]
+
+
+@dataclass
+class Fault:
+    kind: str
+    remaining: float
+    utility: str | None = None
+    seconds: float = 0.0
+
+
+def parse_faults(spec: str | None) -> list[Fault]:
+    """Read ``429:2,500:1,truncate@efetch:1,slow=2:1`` into a fault plan."""
+    faults: list[Fault] = []
+    for item in (spec or "").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        match = FAULT.match(item)
+        if not match:
+            raise FaultSpecError(
+                f"fault {item!r} not understood: use KIND[@esearch|@efetch]:COUNT with KIND an "
+                "HTTP status, truncate, reset or slow=SECONDS, and COUNT a number or *"
+            )
+        kind = "slow" if match["secs"] else match["kind"]
+        count = float("inf") if match["count"] == "*" else float(match["count"])
+        faults.append(Fault(kind, count, match["utility"], float(match["secs"] or 0)))
+    return faults
+
+
+def _history_dates(article: etree._Element) -> dict[str, dt.date]:
+    dates: dict[str, dt.date] = {}
+    names = {"entrez": "crdt", "pubmed": "edat"}
+    for el in article.iterfind("PubmedData/History/PubMedPubDate"):
+        name = names.get(el.get("PubStatus") or "")
+        if name:
+            dates[name] = _date(el)
+    revised = article.find("MedlineCitation/DateRevised")
+    if revised is not None:
+        dates["mdat"] = _date(revised)
+    year = article.findtext("MedlineCitation/Article/Journal/JournalIssue/PubDate/Year")
+    if year and year.isdigit():
+        dates["pdat"] = dt.date(int(year), 1, 1)
+    if "crdt" in dates:
+        dates.setdefault("edat", dates["crdt"])
+        dates.setdefault("mdat", dates["crdt"])
+    return dates
+
+
+def _date(el: etree._Element) -> dt.date:
+    month = el.findtext("Month") or "1"
+    return dt.date(
+        int(el.findtext("Year") or 1900),
+        int(month) if month.isdigit() else 1,
+        int(el.findtext("Day") or 1),
+    )
+
+
+def load_snapshot(directory: Path) -> list[Indexed]:
+    """Index every PubmedArticle in ``*.xml`` / ``*.xml.gz`` files; later files win a PMID."""
+    if not directory.is_dir():
+        raise SnapshotError(f"snapshot directory {directory} does not exist")
+    by_pmid: dict[int, Indexed] = {}
+    files = sorted([*directory.glob("*.xml"), *directory.glob("*.xml.gz")])
+    for path in files:
+        opener: Any = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rb") as handle:
+            for _ev, el in etree.iterparse(
+                handle, tag="PubmedArticle", load_dtd=False, no_network=True, resolve_entities=False
+            ):
+                pmid = int(el.findtext("MedlineCitation/PMID") or 0)
+                by_pmid[pmid] = Indexed(pmid, etree.tostring(el), _history_dates(el))
+                el.clear()
+    if not by_pmid:
+        raise SnapshotError(f"snapshot directory {directory} holds no PubmedArticle records")
+    return sorted(by_pmid.values(), key=lambda r: (r.dates.get("crdt", dt.date.min), r.pmid))
+
+
+@dataclass
+class ReplayState:
+    records: list[Indexed]
+    faults: list[Fault] = field(default_factory=list)
+    cap: int = PUBMED_CAP
+    history: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    log: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.by_pmid = {r.pmid: r for r in self.records}
+
+    def next_fault(self, utility: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.remaining > 0 and fault.utility in (None, utility):
+                    fault.remaining -= 1
+                    return fault
+                if fault.remaining > 0:
+                    return None  # faults apply in order; this one waits for its utility
+        return None
+
+    def search(self, params: dict[str, str]) -> tuple[int, list[int]]:
+        matches: Iterable[Indexed] = self.records
+        for lo, hi, kind in DATE_RANGE.findall(params.get("term", "")):
+            matches = _between(matches, kind.lower(), lo, hi)
+        if params.get("mindate") and params.get("maxdate"):
+            matches = _between(
+                matches,
+                params.get("datetype", "edat").lower(),
+                params["mindate"],
+                params["maxdate"],
+            )
+        pmids = [r.pmid for r in matches]
+        return len(pmids), pmids[: self.cap]
+
+
+def _between(records: Iterable[Indexed], kind: str, lo: str, hi: str) -> list[Indexed]:
+    kind = "pdat" if kind == "dp" else kind
+    start, end = _bound(lo, upper=False), _bound(hi, upper=True)
+    return [r for r in records if kind in r.dates and start <= r.dates[kind] <= end]
+
+
+def _bound(text: str, *, upper: bool) -> dt.date:
+    parts = [int(p) for p in text.split("/")]
+    if len(parts) == 1:
+        return dt.date(parts[0], 12, 31) if upper else dt.date(parts[0], 1, 1)
+    if len(parts) == 2:
+        if not upper:
+            return dt.date(parts[0], parts[1], 1)
+        nxt = dt.date(parts[0] + parts[1] // 12, parts[1] % 12 + 1, 1)
+        return nxt - dt.timedelta(days=1)
+    return dt.date(*parts)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("replay: " + format, *args)
+
+    def do_GET(self) -> None:
+        self._dispatch(parse_qs(urlparse(self.path).query))
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode()
+        if urlparse(self.path).path == "/_faults":
+            self.server.state.faults = parse_faults(body)
+            return self._send(200, b"ok", "text/plain")
+        self._dispatch(parse_qs(body) | parse_qs(urlparse(self.path).query))
+
+    def _dispatch(self, raw: dict[str, list[str]]) -> None:
+        params = {k: v[-1] for k, v in raw.items()}
+        path = urlparse(self.path).path.rstrip("/")
+        utility = path.rsplit("/", 1)[-1].removesuffix(".fcgi")
+        state = self.server.state
+        if utility == "_log":
+            return self._send(200, json.dumps(state.log).encode(), "application/json")
+        with state.lock:
+            state.log.append(
+                {"t": time.time(), "utility": utility, "method": self.command, "params": params}
+            )
+        fault = state.next_fault(utility)
+        if fault is not None and self._apply(fault, utility, params):
+            return
+        if utility == "esearch":
+            self._send(200, self._esearch(params), "text/xml")
+        elif utility == "efetch":
+            self._send(200, self._efetch(params), "text/xml")
+        else:
+            self._send(404, f"unknown E-utility {utility}".encode(), "text/plain")
+
+    def _apply(self, fault: Fault, utility: str, params: dict[str, str]) -> bool:
+        """Carry out a fault; True when the response was replaced."""
+        if fault.kind == "slow":
+            time.sleep(fault.seconds)
+            return False
+        if fault.kind == "reset":
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if fault.kind == "truncate":
+            body = self._esearch(params) if utility == "esearch" else self._efetch(params)
+            self._send(200, body[: len(body) // 2], "text/xml")
+            return True
+        status = int(fault.kind)
+        self._send(status, f'{{"error":"simulated {status}"}}'.encode(), "application/json")
+        return True
+
+    def _esearch(self, params: dict[str, str]) -> bytes:
+        state = self.server.state
+        count, pmids = state.search(params)
+        webenv = f"MCID_{uuid.uuid4().hex}"
+        with state.lock:
+            state.history[webenv] = {"1": pmids}
+        retmax = int(params.get("retmax", 20))
+        retstart = int(params.get("retstart", 0))
+        ids = "".join(f"<Id>{p}</Id>" for p in pmids[retstart : retstart + retmax])
+        history = ""
+        if params.get("usehistory", "").lower() == "y":
+            history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
+        return (
+            f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n<eSearchResult>'
+            f"<Count>{count}</Count><RetMax>{min(retmax, max(count - retstart, 0))}</RetMax>"
+            f"<RetStart>{retstart}</RetStart>{history}<IdList>{ids}</IdList>"
+            f"<TranslationSet/><QueryTranslation>{_escape(params.get('term', ''))}"
+            f"</QueryTranslation></eSearchResult>"
+        ).encode()
+
+    def _efetch(self, params: dict[str, str]) -> bytes:
+        state = self.server.state
+        if "id" in params:
+            pmids = [int(p) for p in params["id"].split(",") if p.strip()]
+        else:
+            stored = state.history.get(params.get("WebEnv", ""), {})
+            pmids = stored.get(params.get("query_key", "1"), [])
+            start = int(params.get("retstart", 0))
+            pmids = pmids[start : start + int(params.get("retmax", 20))]
+        parts = [state.by_pmid[p].xml for p in pmids if p in state.by_pmid]
+        return (
+            b'<?xml version="1.0" encoding="UTF-8" ?>\n'
+            + PUBMED_DOCTYPE.encode()
+            + b"\n<PubmedArticleSet>\n"
+            + b"\n".join(parts)
+            + b"\n</PubmedArticleSet>\n"
+        )
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], state: ReplayState) -> None:
+        super().__init__(address, _Handler)
+        self.state = state
+
+
+class ReplayServer:
+    """The replay server in a background thread: ``with ReplayServer(dir) as server: server.url``."""
+
+    def __init__(
+        self,
+        snapshot: Path,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        faults: str | None = None,
+        cap: int = PUBMED_CAP,
+    ) -> None:
+        self.state = ReplayState(load_snapshot(snapshot), parse_faults(faults), cap)
+        self._server = _Server((host, port), self.state)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/entrez/eutils/"
+
+    def start(self) -> ReplayServer:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def set_faults(self, spec: str | None) -> None:
+        self.state.faults = parse_faults(spec)
+
+    def __enter__(self) -> ReplayServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
