@@ -54,9 +54,9 @@ class RowFits:
     converged: NDArray[np.bool_]
 
 
-def _score(method: str, y: FloatArray, v: FloatArray, m: FloatArray) -> Callable[
-    [FloatArray, NDArray[np.intp]], tuple[FloatArray, FloatArray]
-]:
+def _score(
+    method: str, y: FloatArray, v: FloatArray, m: FloatArray
+) -> Callable[[FloatArray, NDArray[np.intp]], tuple[FloatArray, FloatArray]]:
     """Estimating equation f(t) (decreasing at its root) and f'(t) for the rows ``idx``."""
 
     def f(t: FloatArray, idx: NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
@@ -169,8 +169,16 @@ def _summaries(
         s2 = (k - 1.0) * sw0 / (sw0**2 - (w0 * w0).sum(axis=1))
         se_knha = np.sqrt(rss / (k - 1.0) / sw)
     return RowFits(
-        k=k, tau2=tau2, mu=mu, se=np.sqrt(1.0 / sw), se_knha=se_knha, q=q, mu_fe=mu_fe,
-        se_fe=np.sqrt(1.0 / sw0), s2_typical=s2, converged=converged,
+        k=k,
+        tau2=tau2,
+        mu=mu,
+        se=np.sqrt(1.0 / sw),
+        se_knha=se_knha,
+        q=q,
+        mu_fe=mu_fe,
+        se_fe=np.sqrt(1.0 / sw0),
+        s2_typical=s2,
+        converged=converged,
     )
 
 

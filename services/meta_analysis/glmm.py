@@ -53,11 +53,19 @@ def _fit(x: FloatArray, n: FloatArray) -> tuple[float, float, float]:
     def objective(par: FloatArray) -> float:
         return -_loglik(float(par[0]), float(par[1]), x, n)
 
-    best = optimize.minimize(objective, start, method="L-BFGS-B",
-                             bounds=[(None, None), (0.0, None)],
-                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000})
-    best = optimize.minimize(objective, best.x, method="Nelder-Mead",
-                             options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000})
+    best = optimize.minimize(
+        objective,
+        start,
+        method="L-BFGS-B",
+        bounds=[(None, None), (0.0, None)],
+        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
+    )
+    best = optimize.minimize(
+        objective,
+        best.x,
+        method="Nelder-Mead",
+        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000},
+    )
     beta, tau = float(best.x[0]), abs(float(best.x[1]))
     return beta, tau, _beta_se(objective, beta, tau)
 
@@ -66,15 +74,19 @@ def _beta_se(objective, beta: float, tau: float) -> float:  # type: ignore[no-un
     """Standard error of β from a central-difference Hessian of −log L over (β, τ)."""
     h = 1e-4
     if tau < 10 * h:
-        d2 = (objective([beta + h, tau]) - 2 * objective([beta, tau]) + objective([beta - h, tau]))
+        d2 = objective([beta + h, tau]) - 2 * objective([beta, tau]) + objective([beta - h, tau])
         return math.sqrt(h * h / d2)
     par = np.array([beta, tau])
     hess = np.zeros((2, 2))
     for i in range(2):
         for j in range(2):
             ei, ej = np.eye(2)[i] * h, np.eye(2)[j] * h
-            hess[i, j] = (objective(par + ei + ej) - objective(par + ei - ej)
-                          - objective(par - ei + ej) + objective(par - ei - ej)) / (4 * h * h)
+            hess[i, j] = (
+                objective(par + ei + ej)
+                - objective(par + ei - ej)
+                - objective(par - ei + ej)
+                + objective(par - ei - ej)
+            ) / (4 * h * h)
     return math.sqrt(float(np.linalg.inv(hess)[0, 0]))
 
 
@@ -87,7 +99,10 @@ def _lrt_q(x: FloatArray, n: FloatArray) -> float:
 
 
 def pool_glmm(
-    events: Sequence[float], totals: Sequence[float], *, labels: Sequence[str] | None = None,
+    events: Sequence[float],
+    totals: Sequence[float],
+    *,
+    labels: Sequence[str] | None = None,
     level: float = 0.95,
 ) -> PoolResult:
     """Pool proportions with the binomial-normal GLMM (ML, nAGQ = 7); the logit scale, z test.
@@ -98,20 +113,38 @@ def pool_glmm(
     x, n = check_counts(events, totals, names)
     es = effect_sizes(x, n, "logit")
     k = int(x.size)
-    base = {"k": k, "transform": "logit", "method": "GLMM", "test": "z", "level": level,
-            "events": int(x.sum()), "total": int(n.sum())}
+    base = {
+        "k": k,
+        "transform": "logit",
+        "method": "GLMM",
+        "test": "z",
+        "level": level,
+        "events": int(x.sum()),
+        "total": int(n.sum()),
+    }
     rows = _study_rows(names, x, n, es.yi, es.vi, es.corrected, (None, None), level)
     if k < 2:
         why = "no studies" if k == 0 else "only one study"
-        return PoolResult(pooled=False, notes=(f"cannot pool: {why} (need at least 2)",),
-                          studies=rows, **base)
+        return PoolResult(
+            pooled=False, notes=(f"cannot pool: {why} (need at least 2)",), studies=rows, **base
+        )
     beta, tau, se = _fit(x, n)
     z = float(stats.norm.ppf(0.5 + level / 2))
     p_fe = x.sum() / n.sum()
     mu_fe, se_fe = math.log(p_fe / (1 - p_fe)), 1.0 / math.sqrt(n.sum() * p_fe * (1 - p_fe))
     se_pi = math.sqrt(se * se + tau * tau)
-    t_vals = np.array([beta, beta - z * se, beta + z * se, beta - z * se_pi, beta + z * se_pi,
-                       mu_fe, mu_fe - z * se_fe, mu_fe + z * se_fe])
+    t_vals = np.array(
+        [
+            beta,
+            beta - z * se,
+            beta + z * se,
+            beta - z * se_pi,
+            beta + z * se_pi,
+            mu_fe,
+            mu_fe - z * se_fe,
+            mu_fe + z * se_fe,
+        ]
+    )
     p = back_transform(t_vals, "logit", n)
     w = 1.0 / es.vi
     s2 = (k - 1) * w.sum() / (w.sum() ** 2 - (w * w).sum())
@@ -120,12 +153,31 @@ def pool_glmm(
     notes = [note for note in correction_notes(es.corrected, names, "logit")]
     notes = [f"{note} — for the I² line only; the GLMM uses the counts" for note in notes]
     return PoolResult(
-        pooled=True, estimate=float(p[0]), ci_low=float(p[1]), ci_high=float(p[2]),
-        pi_low=float(p[3]), pi_high=float(p[4]), common_estimate=float(p[5]),
-        common_ci_low=float(p[6]), common_ci_high=float(p[7]), estimate_t=beta, se_t=se,
-        ci_low_t=float(t_vals[1]), ci_high_t=float(t_vals[2]), pi_low_t=float(t_vals[3]),
-        pi_high_t=float(t_vals[4]), common_estimate_t=mu_fe, common_se_t=se_fe, tau2=tau2,
-        tau=tau, q=q, q_df=k - 1, q_p=float(stats.chi2.sf(q, k - 1)),
-        i2=100.0 * tau2 / (tau2 + s2), h2=(tau2 + s2) / s2, notes=tuple(notes), studies=rows,
+        pooled=True,
+        estimate=float(p[0]),
+        ci_low=float(p[1]),
+        ci_high=float(p[2]),
+        pi_low=float(p[3]),
+        pi_high=float(p[4]),
+        common_estimate=float(p[5]),
+        common_ci_low=float(p[6]),
+        common_ci_high=float(p[7]),
+        estimate_t=beta,
+        se_t=se,
+        ci_low_t=float(t_vals[1]),
+        ci_high_t=float(t_vals[2]),
+        pi_low_t=float(t_vals[3]),
+        pi_high_t=float(t_vals[4]),
+        common_estimate_t=mu_fe,
+        common_se_t=se_fe,
+        tau2=tau2,
+        tau=tau,
+        q=q,
+        q_df=k - 1,
+        q_p=float(stats.chi2.sf(q, k - 1)),
+        i2=100.0 * tau2 / (tau2 + s2),
+        h2=(tau2 + s2) / s2,
+        notes=tuple(notes),
+        studies=rows,
         **base,  # type: ignore[arg-type]
     )

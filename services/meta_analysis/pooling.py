@@ -72,8 +72,14 @@ def _fit_one(yi: FloatArray, vi: FloatArray, method: str, notes: list[str]) -> t
 
 
 def _study_rows(
-    labels: list[str], x: FloatArray, n: FloatArray, es_yi: FloatArray, es_vi: FloatArray,
-    corrected: np.ndarray, weights: tuple[FloatArray | None, FloatArray | None], level: float,
+    labels: list[str],
+    x: FloatArray,
+    n: FloatArray,
+    es_yi: FloatArray,
+    es_vi: FloatArray,
+    corrected: np.ndarray,
+    weights: tuple[FloatArray | None, FloatArray | None],
+    level: float,
 ) -> tuple[StudyRow, ...]:
     alpha = 1.0 - level
     low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
@@ -81,18 +87,31 @@ def _study_rows(
     w_re, w_fe = weights
     return tuple(
         StudyRow(
-            label=labels[i], events=int(x[i]), total=int(n[i]), proportion=float(x[i] / n[i]),
-            ci_low=float(low[i]), ci_high=float(high[i]), yi=float(es_yi[i]), vi=float(es_vi[i]),
+            label=labels[i],
+            events=int(x[i]),
+            total=int(n[i]),
+            proportion=float(x[i] / n[i]),
+            ci_low=float(low[i]),
+            ci_high=float(high[i]),
+            yi=float(es_yi[i]),
+            vi=float(es_vi[i]),
             weight_random=None if w_re is None else float(w_re[i]),
-            weight_common=None if w_fe is None else float(w_fe[i]), corrected=bool(corrected[i]),
+            weight_common=None if w_fe is None else float(w_fe[i]),
+            corrected=bool(corrected[i]),
         )
         for i in range(x.size)
     )
 
 
 def pool(
-    events: Sequence[float], totals: Sequence[float], *, labels: Sequence[str] | None = None,
-    transform: str = "logit", method: str = "REML", test: str = "z", level: float = 0.95,
+    events: Sequence[float],
+    totals: Sequence[float],
+    *,
+    labels: Sequence[str] | None = None,
+    transform: str = "logit",
+    method: str = "REML",
+    test: str = "z",
+    level: float = 0.95,
 ) -> PoolResult:
     """Pool proportions ``events/totals`` with a random-effects model (plus the common effect).
 
@@ -106,13 +125,21 @@ def pool(
     x, n = check_counts(events, totals, names)
     es = effect_sizes(x, n, transform)
     k = int(x.size)
-    base = {"k": k, "transform": transform, "method": method, "test": test, "level": level,
-            "events": int(x.sum()), "total": int(n.sum())}
+    base = {
+        "k": k,
+        "transform": transform,
+        "method": method,
+        "test": test,
+        "level": level,
+        "events": int(x.sum()),
+        "total": int(n.sum()),
+    }
     if k < 2:
         rows = _study_rows(names, x, n, es.yi, es.vi, es.corrected, (None, None), level)
         why = "no studies" if k == 0 else "only one study"
-        return PoolResult(pooled=False, notes=(f"cannot pool: {why} (need at least 2)",),
-                          studies=rows, **base)
+        return PoolResult(
+            pooled=False, notes=(f"cannot pool: {why} (need at least 2)",), studies=rows, **base
+        )
     notes = correction_notes(es.corrected, names, transform)
     fit, used = _fit_one(es.yi, es.vi, method, notes)
     base["method"] = used
@@ -124,17 +151,26 @@ def correction_notes(corrected: np.ndarray, labels: list[str], transform: str) -
     notes: list[str] = []
     fixed = [labels[i] for i in np.flatnonzero(corrected)]
     if fixed:
-        notes.append(f"continuity correction 0.5 added to events and non-events of {len(fixed)} "
-                     f"stud{'y' if len(fixed) == 1 else 'ies'} with 0 or all events ({transform}): "
-                     + "; ".join(fixed))
+        notes.append(
+            f"continuity correction 0.5 added to events and non-events of {len(fixed)} "
+            f"stud{'y' if len(fixed) == 1 else 'ies'} with 0 or all events ({transform}): "
+            + "; ".join(fixed)
+        )
     if transform == "PFT":
-        notes.append("PFT back-transformed with the harmonic mean of the totals (Miller 1978); "
-                     "it can mislead when study sizes differ (Schwarzer et al. 2019)")
+        notes.append(
+            "PFT back-transformed with the harmonic mean of the totals (Miller 1978); "
+            "it can mislead when study sizes differ (Schwarzer et al. 2019)"
+        )
     return notes
 
 
 def _assemble(
-    fit: RowFits, es, x: FloatArray, n: FloatArray, names: list[str], notes: list[str],  # type: ignore[no-untyped-def]
+    fit: RowFits,
+    es,
+    x: FloatArray,
+    n: FloatArray,
+    names: list[str],
+    notes: list[str],  # type: ignore[no-untyped-def]
     base: dict[str, object],
 ) -> PoolResult:
     level = float(base["level"])  # type: ignore[arg-type]
@@ -148,22 +184,59 @@ def _assemble(
     se_pi = math.sqrt(se**2 + tau2)
     mu_fe, se_fe = float(fit.mu_fe[0]), float(fit.se_fe[0])
     z = float(stats.norm.ppf(0.5 + level / 2))
-    t_vals = np.array([mu, mu - crit * se, mu + crit * se, mu - crit * se_pi, mu + crit * se_pi,
-                       mu_fe, mu_fe - z * se_fe, mu_fe + z * se_fe])
+    t_vals = np.array(
+        [
+            mu,
+            mu - crit * se,
+            mu + crit * se,
+            mu - crit * se_pi,
+            mu + crit * se_pi,
+            mu_fe,
+            mu_fe - z * se_fe,
+            mu_fe + z * se_fe,
+        ]
+    )
     p = back_transform(t_vals, es.transform, n)
     s2 = float(fit.s2_typical[0])
     q = float(fit.q[0])
     w_re = 1.0 / (es.vi + tau2)
     w_fe = 1.0 / es.vi
-    rows = _study_rows(names, x, n, es.yi, es.vi, es.corrected,
-                       (100 * w_re / w_re.sum(), 100 * w_fe / w_fe.sum()), level)
+    rows = _study_rows(
+        names,
+        x,
+        n,
+        es.yi,
+        es.vi,
+        es.corrected,
+        (100 * w_re / w_re.sum(), 100 * w_fe / w_fe.sum()),
+        level,
+    )
     return PoolResult(
-        pooled=True, estimate=float(p[0]), ci_low=float(p[1]), ci_high=float(p[2]),
-        pi_low=float(p[3]), pi_high=float(p[4]), common_estimate=float(p[5]),
-        common_ci_low=float(p[6]), common_ci_high=float(p[7]), estimate_t=mu, se_t=se,
-        ci_low_t=float(t_vals[1]), ci_high_t=float(t_vals[2]), pi_low_t=float(t_vals[3]),
-        pi_high_t=float(t_vals[4]), common_estimate_t=mu_fe, common_se_t=se_fe, tau2=tau2,
-        tau=math.sqrt(tau2), q=q, q_df=k - 1, q_p=float(stats.chi2.sf(q, k - 1)),
-        i2=100.0 * tau2 / (tau2 + s2), h2=(tau2 + s2) / s2, notes=tuple(notes), studies=rows,
+        pooled=True,
+        estimate=float(p[0]),
+        ci_low=float(p[1]),
+        ci_high=float(p[2]),
+        pi_low=float(p[3]),
+        pi_high=float(p[4]),
+        common_estimate=float(p[5]),
+        common_ci_low=float(p[6]),
+        common_ci_high=float(p[7]),
+        estimate_t=mu,
+        se_t=se,
+        ci_low_t=float(t_vals[1]),
+        ci_high_t=float(t_vals[2]),
+        pi_low_t=float(t_vals[3]),
+        pi_high_t=float(t_vals[4]),
+        common_estimate_t=mu_fe,
+        common_se_t=se_fe,
+        tau2=tau2,
+        tau=math.sqrt(tau2),
+        q=q,
+        q_df=k - 1,
+        q_p=float(stats.chi2.sf(q, k - 1)),
+        i2=100.0 * tau2 / (tau2 + s2),
+        h2=(tau2 + s2) / s2,
+        notes=tuple(notes),
+        studies=rows,
         **base,  # type: ignore[arg-type]
     )

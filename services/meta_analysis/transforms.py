@@ -6,8 +6,8 @@ Transforms (``measure`` in metafor):
 - ``PFT`` Freeman–Tukey double arcsine: yi = ½[asin√(x/(n+1)) + asin√((x+1)/(n+1))],
   vi = 1/(4n + 2); back-transformed with the harmonic mean of the n (Miller 1978, metafor's
   ``transf.ipft.hm``). Known weakness: one "typical" n is used for every back-transformed value,
-  so a pooled estimate or interval can land far from the data when study sizes differ (Schwarzer et al.
-  2019, Res Synth Methods 10:476). Prefer ``logit`` or the GLMM.
+  so a pooled estimate or interval can land far from the data when study sizes differ
+  (Schwarzer et al. 2019, Res Synth Methods 10:476). Prefer ``logit`` or the GLMM.
 - ``PAS`` arcsine: yi = asin√p, vi = 1/(4n); back-transformed with sin².
 - ``PR`` raw proportion: yi = p, vi = p(1 - p)/n; no back-transformation (limits may leave [0, 1]).
 

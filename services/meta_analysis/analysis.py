@@ -1,0 +1,79 @@
+"""One recompute, pure: audit → leave out impossible rows → pool (→ subgroups), as one bundle.
+
+:func:`analyse` is what the CLI (``pool``, ``estimates``) and :mod:`.store` call. Its
+``to_dict()`` is the documented ``--json`` output:
+
+- ``result``: the pooled result (``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``,
+  ``common_estimate``…, transformed-scale ``*_t`` fields, ``tau2``, ``tau``, ``q``, ``q_df``,
+  ``q_p``, ``i2``, ``h2``, ``heterogeneity_class``, ``k``, ``events``, ``total``, ``method``,
+  ``transform``, ``test``, ``level``, ``pooled``, ``notes``, ``studies``: label, events, total,
+  proportion, ci_low, ci_high, yi, vi, weight_random, weight_common, corrected).
+- ``audit``: findings (``severity``, ``code``, ``study``, ``message``, ``excludes``).
+- ``excluded``: study label → why it was left out of pooling.
+- ``subgroups`` (with ``by``): ``by``, ``q_between``, ``df_between``, ``p_between``, ``groups``.
+Proportions are on the 0–1 scale; I² in percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.meta_analysis.audit import Finding, Headline, audit, poolable
+from services.meta_analysis.breakdowns import SubgroupResult, subgroups
+from services.meta_analysis.glmm import pool_glmm
+from services.meta_analysis.pooling import pool
+from services.meta_analysis.results import PoolResult
+from services.meta_analysis.studies import Study
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The audit, the studies used and left out, the pooled result and optional subgroups."""
+
+    findings: list[Finding]
+    included: list[Study]
+    excluded: dict[str, str]
+    result: PoolResult
+    subgroups: SubgroupResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented JSON form (see the module docstring)."""
+        data: dict[str, Any] = {
+            "result": self.result.to_dict(),
+            "audit": [f.to_dict() for f in self.findings],
+            "excluded": dict(self.excluded),
+        }
+        if self.subgroups is not None:
+            data["subgroups"] = self.subgroups.to_dict()
+        return data
+
+
+def pool_studies(studies: Sequence[Study], **options: Any) -> PoolResult:
+    """Pool ``studies`` with ``options`` (``method="GLMM"`` selects the binomial-normal model)."""
+    events = [s.events for s in studies]
+    totals = [s.total for s in studies]
+    labels = [s.label for s in studies]
+    if str(options.get("method", "REML")).upper() == "GLMM":
+        return pool_glmm(events, totals, labels=labels, level=options.get("level", 0.95))  # type: ignore[arg-type]
+    return pool(events, totals, labels=labels, **options)  # type: ignore[arg-type]
+
+
+def analyse(
+    studies: Sequence[Study],
+    *,
+    headline: Headline | None = None,
+    by: str | None = None,
+    **options: Any,
+) -> Analysis:
+    """Audit ``studies``, pool the poolable ones with ``options``; subgroups when ``by`` is given."""
+    findings = audit(studies, headline)
+    included, excluded = poolable(studies, findings)
+    result = pool_studies(included, **options)
+    groups = None
+    if by is not None:
+        if str(options.get("method", "REML")).upper() == "GLMM":
+            options = {**options, "method": "REML"}
+        groups = subgroups(included, by, **options)
+    return Analysis(findings, included, excluded, result, groups)

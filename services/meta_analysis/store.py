@@ -1,0 +1,171 @@
+"""The database side of the engine: load a review's prevalence extractions, save a snapshot.
+
+Functions take ``session`` and never commit (the caller owns the unit of work).
+
+- :func:`load_studies` — the review's included studies with their current prevalence extraction
+  (a reviewer-confirmed row wins over the published one; superseded rows are ignored).
+- :func:`latest_snapshot` — the newest ``EstimateSnapshot`` of a review and outcome.
+- :func:`record_snapshot` — audit, pool, compare with the previous snapshot and add a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import EstimateSnapshot, Extraction, Review
+from db.models import Study as StudyRow
+from services.meta_analysis.analysis import Analysis, analyse
+from services.meta_analysis.audit import Headline
+from services.meta_analysis.snapshots import Changes, Thresholds, compare, snapshot_summary
+from services.meta_analysis.studies import Study
+
+logger = logging.getLogger(__name__)
+_RANK = {"confirmed": 0, "published": 1}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value).strip().rstrip("%"))
+    except ValueError:
+        return None
+
+
+def _study(row: StudyRow, data: Mapping[str, Any], events_field: str, total_field: str) -> Study:
+    year = row.year
+    if year is None:
+        found = re.search(r"(19|20)\d\d", row.label or "")
+        year = int(found.group(0)) if found else None
+    extra = {key: value for key, value in data.items() if value is not None}
+    for field in (events_field, total_field):
+        if data.get(field) is not None and _number(data.get(field)) is None:
+            extra[f"raw_{'events' if field == events_field else 'total'}"] = str(data[field])
+    extra.setdefault("doi", row.doi)
+    return Study(
+        label=str(data.get("study") or row.label),
+        events=_number(data.get(events_field)),
+        total=_number(data.get(total_field)),
+        reported_percent=_number(data.get("reported_percent")),
+        year=year,
+        first_author=row.first_author,
+        country=data.get("country"),
+        design=data.get("design"),
+        age_range=data.get("age_range"),
+        sex=data.get("sex_male_female") or data.get("sex"),
+        study_id=row.id,
+        extra=extra,
+    )
+
+
+def load_studies(
+    session: Session,
+    review_id: int,
+    *,
+    events_field: str = "n_resorbed",
+    total_field: str = "n_total",
+) -> list[Study]:
+    """Included studies of ``review_id`` with their current prevalence extraction, by study id."""
+    rows = session.execute(
+        select(StudyRow, Extraction)
+        .join(Extraction, Extraction.study_id == StudyRow.id)
+        .where(
+            StudyRow.review_id == review_id,
+            StudyRow.status == "included",
+            Extraction.kind == "prevalence",
+            Extraction.superseded.is_(False),
+        )
+        .order_by(StudyRow.id, Extraction.id)
+    ).all()
+    best: dict[int, tuple[StudyRow, Extraction]] = {}
+    for study, extraction in rows:
+        held = best.get(study.id)
+        if held is None or _RANK.get(extraction.status, 2) <= _RANK.get(held[1].status, 2):
+            best[study.id] = (study, extraction)
+    return [_study(s, e.data or {}, events_field, total_field) for s, e in best.values()]
+
+
+def latest_snapshot(session: Session, review_id: int, outcome: str) -> EstimateSnapshot | None:
+    """The newest snapshot of ``review_id`` for ``outcome``, or None."""
+    return session.scalars(
+        select(EstimateSnapshot)
+        .where(EstimateSnapshot.review_id == review_id, EstimateSnapshot.outcome == outcome)
+        .order_by(EstimateSnapshot.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
+    return {
+        "method": row.method,
+        "transform": row.transform,
+        "k": row.k,
+        "study_ids": list(row.study_ids or []),
+        "estimate": row.estimate,
+        "ci_low": row.ci_low,
+        "ci_high": row.ci_high,
+        "pi_low": row.pi_low,
+        "pi_high": row.pi_high,
+        "tau2": row.tau2,
+        "i2": row.i2,
+    }
+
+
+def record_snapshot(
+    session: Session,
+    review: Review,
+    *,
+    outcome: str,
+    options: Mapping[str, Any],
+    headline: Headline | None,
+    thresholds: Thresholds,
+    trigger: str = "manual",
+    search_run_id: int | None = None,
+    events_field: str = "n_resorbed",
+    total_field: str = "n_total",
+) -> tuple[EstimateSnapshot, Changes, Analysis]:
+    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one.
+
+    ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
+    """
+    studies = load_studies(session, review.id, events_field=events_field, total_field=total_field)
+    analysis = analyse(studies, headline=headline, **options)
+    ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
+    summary = snapshot_summary(analysis.result, ids)
+    previous = latest_snapshot(session, review.id, outcome)
+    changes = compare(None if previous is None else _summary_of(previous), summary, thresholds)
+    res = analysis.result
+    row = EstimateSnapshot(
+        review_id=review.id,
+        search_run_id=search_run_id,
+        trigger=trigger,
+        outcome=outcome,
+        method=res.method,
+        transform=res.transform,
+        k=res.k,
+        study_ids=ids,
+        estimate=res.estimate,
+        ci_low=res.ci_low,
+        ci_high=res.ci_high,
+        pi_low=res.pi_low,
+        pi_high=res.pi_high,
+        tau2=res.tau2,
+        i2=res.i2,
+        result=res.to_dict(),
+        audit=[f.to_dict() for f in analysis.findings],
+        changes=changes.to_dict(),
+    )
+    session.add(row)
+    session.flush()
+    logger.info(
+        "review %s: snapshot %s (k=%s, notify=%s)", review.id, row.id, res.k, changes.notify
+    )
+    return row, changes, analysis

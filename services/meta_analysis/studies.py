@@ -1,0 +1,100 @@
+"""The study record the engine works on, and reading a CSV of studies.
+
+A CSV for ``living-review pool`` has columns ``study,events,total`` and optionally ``group`` and
+``year`` (any other column is kept in ``extra`` and can be used for subgroups). Bad cells raise
+:class:`~services.meta_analysis.errors.InvalidStudyData` naming the study (or row) and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.meta_analysis.errors import InvalidStudyData
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study's prevalence extraction: counts plus what the audit and subgroups look at."""
+
+    label: str
+    events: float | None
+    total: float | None
+    reported_percent: float | None = None
+    year: int | None = None
+    first_author: str | None = None
+    country: str | None = None
+    design: str | None = None
+    age_range: str | None = None
+    sex: str | None = None
+    group: str | None = None
+    study_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def value(self, name: str) -> Any:
+        """The value of field ``name`` (attribute, ``decade`` from the year, or an extra field)."""
+        if name == "decade":
+            return None if self.year is None else f"{self.year // 10 * 10}s"
+        if name in self.__dataclass_fields__ and name != "extra":
+            return getattr(self, name)
+        return self.extra.get(name)
+
+
+def parse_number(raw: str | None, label: str, column: str, *, whole: bool) -> float | None:
+    """Read one numeric cell; empty or NA is None; anything else unreadable raises."""
+    text = (raw or "").strip()
+    if text == "" or text.upper() in {"NA", "N/A", "NR"}:
+        return None
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise InvalidStudyData(label, column, f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InvalidStudyData(label, column, f"{text!r} is not a finite number")
+    if whole and value != round(value):
+        raise InvalidStudyData(label, column, f"{text!r} is not a whole number")
+    return value
+
+
+def studies_from_rows(rows: Iterable[dict[str, str]]) -> list[Study]:
+    """Build studies from CSV rows (``study,events,total[,group,year]``; other columns kept)."""
+    studies = []
+    for i, row in enumerate(rows, start=2):
+        label = (row.get("study") or "").strip() or f"row {i}"
+        events = parse_number(row.get("events"), label, "events", whole=True)
+        total = parse_number(row.get("total"), label, "total", whole=True)
+        if events is None:
+            raise InvalidStudyData(label, "events", "missing")
+        if total is None:
+            raise InvalidStudyData(label, "total", "missing")
+        year = parse_number(row.get("year"), label, "year", whole=True)
+        known = {"study", "events", "total", "group", "year"}
+        studies.append(
+            Study(
+                label=label,
+                events=events,
+                total=total,
+                year=None if year is None else int(year),
+                group=(row.get("group") or None),
+                extra={key: value for key, value in row.items() if key not in known and key},
+            )
+        )
+    return studies
+
+
+def read_studies_csv(path: Path) -> list[Study]:
+    """Read a CSV of studies; missing required columns raise with the column named."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"study", "events", "total"} - set(reader.fieldnames or [])
+        if missing:
+            raise InvalidStudyData(
+                str(path.name),
+                ", ".join(sorted(missing)),
+                "required column missing (need study,events,total)",
+            )
+        return studies_from_rows(reader)
