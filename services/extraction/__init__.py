@@ -1,0 +1,37 @@
+"""Machine-proposed extractions: read the numbers and facts a study reports in its abstract.
+
+``propose(title, abstract, metadata=..., schema=...)`` returns a :class:`Proposal`; the schema
+(outcome terms and vocabularies) comes from the review protocol's ``[extraction]`` table
+(:func:`load_schema`) or :func:`default_schema`. Pure: no database; storing is
+:func:`services.extraction.store.store_proposal`.
+
+Exceptions::
+
+    ExtractionError          base class
+    ├── SchemaError          the protocol's [extraction] table is malformed (names the key)
+    └── InputError           the passage given cannot be read (e.g. empty text file)
+"""
+
+from services.extraction.core import propose
+from services.extraction.errors import ExtractionError, InputError, SchemaError
+from services.extraction.proposal import EXTRACTOR_VERSION, FieldProposal, Proposal
+from services.extraction.schema import (
+    ExtractionSchema,
+    default_schema,
+    load_schema,
+    schema_from_mapping,
+)
+
+__all__ = [
+    "EXTRACTOR_VERSION",
+    "ExtractionError",
+    "ExtractionSchema",
+    "FieldProposal",
+    "InputError",
+    "Proposal",
+    "SchemaError",
+    "default_schema",
+    "load_schema",
+    "propose",
+    "schema_from_mapping",
+]

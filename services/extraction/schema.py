@@ -1,0 +1,206 @@
+"""The extraction schema: outcome terms and vocabularies, from the protocol's ``[extraction]``.
+
+:func:`default_schema` holds sensible defaults for the lumbar disc herniation (LDH) resorption
+review, so extraction works without a protocol; :func:`schema_from_mapping` reads the protocol's
+``[extraction]`` table (see ``docs`` in :data:`TOML_SHAPE`) and raises :class:`SchemaError` naming
+the key to fix.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from services.extraction.errors import SchemaError
+
+TOML_SHAPE = """\
+[extraction]
+outcome_terms = ["resorption", "regression", "disappearance", ...]  # word stems, case-insensitive
+[extraction.designs]            # label -> phrases; earlier labels win
+RCT = ["randomized", "randomised", "randomly allocated"]
+[extraction.herniation_types]   # label -> phrases
+sequestration = ["sequestration", "sequestrated", "sequestered", "free fragment"]
+[extraction.predictors]         # canonical name -> phrases
+"Modic change" = ["Modic"]
+[extraction.mechanisms]         # canonical name -> phrases (regular-expression fragments allowed)
+"TNF-α" = ["TNF-α", "TNF-alpha", "tumou?r necrosis factor-?(α|alpha)"]
+"""
+
+OUTCOME_TERMS: tuple[str, ...] = (
+    "resorption",
+    "resorbed",
+    "resorb",
+    "reabsorption",
+    "reabsorbed",
+    "regression",
+    "regressed",
+    "regress",
+    "disappearance",
+    "disappeared",
+    "disappear",
+    "reduction",
+    "reduced",
+    "shrinkage",
+    "shrank",
+    "shrunk",
+    "shrink",
+    "decreased in size",
+    "decrease in size",
+    "diminished",
+    "diminish",
+    "resolved",
+    "resolution",
+    "became smaller",
+    "no longer visible",
+    "absorbed",
+)
+
+DESIGNS: dict[str, tuple[str, ...]] = {
+    "RCT": ("randomized", "randomised", "randomly allocated", "randomly assigned", "RCT"),
+    "review": (
+        "systematic review",
+        "meta-analysis",
+        "narrative review",
+        "this review",
+        "literature review",
+        "we review the literature",
+    ),
+    "case report": ("case report", "we report a", "we present a", "a case of", "year-old"),
+    "prospective": ("prospective", "prospectively"),
+    "retrospective": ("retrospective", "retrospectively"),
+    "case series": ("case series",),
+    "cohort": ("cohort study", "cohort of"),
+    "cross-sectional": ("cross-sectional",),
+}
+
+HERNIATION_TYPES: dict[str, tuple[str, ...]] = {
+    "bulging": ("bulging", "bulge"),
+    "protrusion": ("protrusion", "protruded", "protruding"),
+    "extrusion": ("extrusion", "extruded"),
+    "sequestration": ("sequestration", "sequestrated", "sequestered", "free fragment"),
+    "non-contained": ("non-contained", "noncontained", "uncontained", "ruptured"),
+    "contained": ("contained",),
+}
+
+PREDICTORS: dict[str, tuple[str, ...]] = {
+    "size": (
+        "size",
+        "larger herniation",
+        "large herniation",
+        "larger",
+        "volume",
+        "canal compromise",
+    ),
+    "Modic change": ("Modic",),
+    "rim enhancement": (
+        "rim enhancement",
+        "ring enhancement",
+        "peripheral enhancement",
+        "bull's-eye",
+        "edge enhancement",
+        "enhancing rim",
+    ),
+    "PLL disruption": ("posterior longitudinal ligament", "PLL", "transligamentous"),
+    "sequestration": ("sequestration", "sequestrated", "sequestered", "free fragment"),
+    "migration": ("migration", "migrated"),
+    "T2 signal": ("T2 signal", "high signal intensity", "T2-weighted signal"),
+    "symptom duration": ("duration of symptoms", "symptom duration"),
+}
+
+MECHANISMS: dict[str, tuple[str, ...]] = {
+    "TNF-α": (r"TNF-?\s?(?:α|alpha|a\b)", r"tumou?r necrosis factor-?\s?(?:α|alpha)"),
+    "IL-1α": (r"IL-?1\s?(?:α|alpha)", r"interleukin-?1\s?(?:α|alpha)"),
+    "IL-1β": (r"IL-?1\s?(?:β|beta)", r"interleukin-?1\s?(?:β|beta)"),
+    "IL-4": (r"IL-?4\b", r"interleukin-?4\b"),
+    "IL-6": (r"IL-?6\b", r"interleukin-?6\b"),
+    "IL-8": (r"IL-?8\b", r"interleukin-?8\b"),
+    "IL-10": (r"IL-?10\b", r"interleukin-?10\b"),
+    "IL-12": (r"IL-?12\b", r"interleukin-?12\b"),
+    "IFN-γ": (r"IFN-?\s?(?:γ|gamma)", r"interferon-?\s?(?:γ|gamma)"),
+    "VEGF": (r"VEGF", r"vascular endothelial growth factor"),
+    "PDGF": (r"PDGF", r"platelet-derived growth factor"),
+    "MMP-1": (r"MMP-?1\b", r"matrix metalloproteinase-?1\b"),
+    "MMP-2": (r"MMP-?2\b", r"matrix metalloproteinase-?2\b"),
+    "MMP-3": (r"MMP-?3\b", r"matrix metalloproteinase-?3\b", r"stromelysin-?1?"),
+    "MMP-7": (r"MMP-?7\b", r"matrix metalloproteinase-?7\b"),
+    "MMP-8": (r"MMP-?8\b", r"matrix metalloproteinase-?8\b"),
+    "MMP-9": (r"MMP-?9\b", r"matrix metalloproteinase-?9\b"),
+    "MCP-1": (r"MCP-?1\b", r"monocyte chemo(?:attractant|tactic) protein-?1\b"),
+    "MIP-1α": (r"MIP-?1\s?(?:α|alpha)", r"macrophage inflammatory protein-?1\s?(?:α|alpha)"),
+    "PGE2": (r"PGE-?2\b", r"prostaglandin E-?2\b"),
+    "TWEAK": (r"TWEAK",),
+    "TSLP": (r"TSLP", r"thymic stromal lymphopoietin"),
+    "CXCL10": (r"CXCL-?10\b",),
+    "CXCL1": (r"CXCL-?1\b",),
+    "RANTES": (r"RANTES", r"CCL-?5\b"),
+    "midkine": (r"midkine",),
+    "macrophage infiltration": (r"macrophages?",),
+    "neovascularization": (
+        r"neovasculari[sz]\w*",
+        r"angiogenesis",
+        r"neovessels?",
+        r"new blood vessels?",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ExtractionSchema:
+    """Vocabularies the rules match against; every mapping is label -> phrases."""
+
+    outcome_terms: tuple[str, ...] = OUTCOME_TERMS
+    designs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DESIGNS))
+    herniation_types: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(HERNIATION_TYPES)
+    )
+    predictors: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(PREDICTORS))
+    mechanisms: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(MECHANISMS))
+
+
+def default_schema() -> ExtractionSchema:
+    """The built-in schema for the LDH resorption review."""
+    return ExtractionSchema()
+
+
+def _phrases(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise SchemaError(f"[extraction] {key} must be a non-empty list of strings")
+    return tuple(value)
+
+
+def _vocabulary(table: Any, key: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(table, Mapping) or not table:
+        raise SchemaError(f"[extraction.{key}] must be a table of label = [phrases]")
+    return {str(label): _phrases(v, f"{key}.{label}") for label, v in table.items()}
+
+
+def schema_from_mapping(section: Mapping[str, Any]) -> ExtractionSchema:
+    """Build a schema from a protocol's ``[extraction]`` table; absent keys keep the defaults."""
+    known = {"outcome_terms", "designs", "herniation_types", "predictors", "mechanisms"}
+    unknown = sorted(set(section) - known - {"fields"})
+    if unknown:
+        raise SchemaError(f"[extraction] has unknown key(s) {unknown}; expected {sorted(known)}")
+    kwargs: dict[str, Any] = {}
+    if "outcome_terms" in section:
+        kwargs["outcome_terms"] = _phrases(section["outcome_terms"], "outcome_terms")
+    for key in ("designs", "herniation_types", "predictors", "mechanisms"):
+        if key in section:
+            kwargs[key] = _vocabulary(section[key], key)
+    return ExtractionSchema(**kwargs)
+
+
+def load_schema(protocol_path: Path) -> ExtractionSchema:
+    """Read ``[extraction]`` from a protocol TOML file (defaults when the table is absent)."""
+    try:
+        data = tomllib.loads(protocol_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SchemaError(f"cannot read protocol {protocol_path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SchemaError(f"protocol {protocol_path} is not valid TOML: {exc}") from exc
+    section = data.get("extraction", {})
+    if not isinstance(section, Mapping):
+        raise SchemaError(f"[extraction] in {protocol_path} must be a table")
+    return schema_from_mapping(section)
