@@ -28,8 +28,13 @@ logger = logging.getLogger(__name__)
 _NO_SAMPLE_DESIGNS = frozenset({"review", "case report"})
 
 
-def propose(title: str, abstract: str, *, metadata: Mapping[str, Any] | None = None,
-            schema: ExtractionSchema | None = None) -> Proposal:
+def propose(
+    title: str,
+    abstract: str,
+    *,
+    metadata: Mapping[str, Any] | None = None,
+    schema: ExtractionSchema | None = None,
+) -> Proposal:
     """Propose each extraction field supported by the text; unsupported fields are absent.
 
     ``start``/``end`` of each field are offsets into ``abstract``. ``metadata`` may hold
@@ -55,4 +60,3 @@ def propose(title: str, abstract: str, *, metadata: Mapping[str, Any] | None = N
     fields = {name: fp for name, fp in found.items() if fp is not None}
     logger.debug("proposed %d fields", len(fields))
     return Proposal(fields=fields)
-

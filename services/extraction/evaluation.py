@@ -93,13 +93,17 @@ def _tally_one(tally: Tally, item_id: str, name: str, got: Any, want: Any) -> No
         tally.misses.append(f"{item_id}: got {got!r} want {want!r}")
 
 
-def score(passages: Iterable[Mapping[str, Any]], schema: ExtractionSchema | None = None,
-          min_confidence: float = 0.0) -> dict[str, Tally]:
+def score(
+    passages: Iterable[Mapping[str, Any]],
+    schema: ExtractionSchema | None = None,
+    min_confidence: float = 0.0,
+) -> dict[str, Tally]:
     """Tally per field over the passages (proposals below ``min_confidence`` are ignored)."""
     tallies = {name: Tally() for name in FIELD_ORDER}
     for item in passages:
-        proposal = propose(item["title"], item["abstract"], metadata=item.get("metadata") or {},
-                           schema=schema)
+        proposal = propose(
+            item["title"], item["abstract"], metadata=item.get("metadata") or {}, schema=schema
+        )
         for name in FIELD_ORDER:
             fp = proposal.fields.get(name)
             got = observed(fp, name) if fp and fp.confidence >= min_confidence else None
@@ -125,6 +129,7 @@ def table(tallies: Mapping[str, Tally]) -> str:
     """A plain-text per-field table: TP, FP, FN, precision, recall."""
     rows = [f"{'field':<16}{'TP':>5}{'FP':>5}{'FN':>5}{'prec':>8}{'recall':>8}"]
     for name, t in [*tallies.items(), ("counts (both)", combined(tallies, COUNT_FIELDS))]:
-        rows.append(f"{name:<16}{t.tp:>5}{t.fp:>5}{t.fn:>5}   {_fmt(t.precision)}   "
-                    f"{_fmt(t.recall)}")
+        rows.append(
+            f"{name:<16}{t.tp:>5}{t.fp:>5}{t.fn:>5}   {_fmt(t.precision)}   {_fmt(t.recall)}"
+        )
     return "\n".join(rows)

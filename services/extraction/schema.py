@@ -2,12 +2,14 @@
 
 :func:`default_schema` holds sensible defaults for the lumbar disc herniation (LDH) resorption
 review, so extraction works without a protocol; :func:`schema_from_mapping` reads the protocol's
-``[extraction]`` table (see ``docs`` in :data:`TOML_SHAPE`) and raises :class:`SchemaError` naming
-the key to fix.
+``[extraction]`` table (shape in :data:`TOML_SHAPE`) and raises :class:`SchemaError` naming the
+key to fix. Phrases are case-insensitive regular-expression fragments matched as whole words
+(plain words work as they are; a trailing plural "s"/"es" is allowed).
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,15 +20,18 @@ from services.extraction.errors import SchemaError
 
 TOML_SHAPE = """\
 [extraction]
-outcome_terms = ["resorption", "regression", "disappearance", ...]  # word stems, case-insensitive
-[extraction.designs]            # label -> phrases; earlier labels win
-RCT = ["randomized", "randomised", "randomly allocated"]
-[extraction.herniation_types]   # label -> phrases
-sequestration = ["sequestration", "sequestrated", "sequestered", "free fragment"]
-[extraction.predictors]         # canonical name -> phrases
-"Modic change" = ["Modic"]
-[extraction.mechanisms]         # canonical name -> phrases (regular-expression fragments allowed)
-"TNF-α" = ["TNF-α", "TNF-alpha", "tumou?r necrosis factor-?(α|alpha)"]
+outcome_terms = ["resorption", "regression", "disappearance", "reduction", "shrinkage"]
+designs = ["Prospective", "Retrospective", "RCT", "Cohort", "Case series", "Case report",
+           "Cross-sectional", "Review"]             # labels; known ones keep built-in phrases
+herniation_types = ["Bulging", "Protrusion", "Extrusion", "Sequestration", "Contained",
+                    "Non-contained"]
+predictors = ["Size", "Modic change", "Rim enhancement", "PLL disruption"]
+mechanisms = ["TNF-α", "VEGF", "MMP-3", "MCP-1", "Macrophage infiltration"]
+
+[extraction.phrases]          # optional: more phrases for any label above
+"Rim enhancement" = ["ring-like enhancement"]
+"Sacral slope" = ["sacral slope", "\\bSS\\b"]
+# A vocabulary may instead be a table label = [phrases]: [extraction.predictors] Size = ["size"]
 """
 
 OUTCOME_TERMS: tuple[str, ...] = (
@@ -171,24 +176,59 @@ def _phrases(value: Any, key: str) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _vocabulary(table: Any, key: str) -> dict[str, tuple[str, ...]]:
-    if not isinstance(table, Mapping) or not table:
-        raise SchemaError(f"[extraction.{key}] must be a table of label = [phrases]")
-    return {str(label): _phrases(v, f"{key}.{label}") for label, v in table.items()}
+def _key(label: str) -> str:
+    return label.casefold().replace("isation", "ization").replace("-", " ").strip()
+
+
+def _builtin(kind: str) -> dict[str, tuple[str, ...]]:
+    defaults = {
+        "designs": DESIGNS,
+        "herniation_types": HERNIATION_TYPES,
+        "predictors": PREDICTORS,
+        "mechanisms": MECHANISMS,
+    }[kind]
+    return {_key(label): phrases for label, phrases in defaults.items()}
+
+
+def _vocabulary(value: Any, kind: str, extra: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Label -> phrases from a list of labels (built-in phrases for known labels, else the
+    label itself, plus any ``[extraction.phrases]``) or from a table label = [phrases]."""
+    if isinstance(value, Mapping) and value:
+        return {str(label): _phrases(v, f"{kind}.{label}") for label, v in value.items()}
+    labels = _phrases(value, kind)
+    builtin = _builtin(kind)
+    vocab: dict[str, tuple[str, ...]] = {}
+    for label in labels:
+        phrases = builtin.get(_key(label), (re.escape(label),))
+        if label in extra:
+            phrases = (*_phrases(extra[label], f"phrases.{label}"), *phrases)
+        vocab[label] = phrases
+    if kind == "designs":  # most specific first, whatever the protocol's order
+        order = list(_builtin(kind))
+        rank = {
+            label: order.index(_key(label)) if _key(label) in order else len(order)
+            for label in vocab
+        }
+        vocab = dict(sorted(vocab.items(), key=lambda item: rank[item[0]]))
+    return vocab
 
 
 def schema_from_mapping(section: Mapping[str, Any]) -> ExtractionSchema:
-    """Build a schema from a protocol's ``[extraction]`` table; absent keys keep the defaults."""
-    known = {"outcome_terms", "designs", "herniation_types", "predictors", "mechanisms"}
-    unknown = sorted(set(section) - known - {"fields"})
-    if unknown:
-        raise SchemaError(f"[extraction] has unknown key(s) {unknown}; expected {sorted(known)}")
+    """Build a schema from a protocol's ``[extraction]`` table; absent keys keep the defaults.
+
+    Each vocabulary is either a list of labels (the protocol's choices) or a table
+    ``label = [phrases]``; ``[extraction.phrases]`` adds phrases to listed labels. Keys this
+    service does not use (``fields`` …) are left to the protocol loader.
+    """
+    extra = section.get("phrases") or {}
+    if not isinstance(extra, Mapping):
+        raise SchemaError("[extraction.phrases] must be a table of label = [phrases]")
     kwargs: dict[str, Any] = {}
     if "outcome_terms" in section:
         kwargs["outcome_terms"] = _phrases(section["outcome_terms"], "outcome_terms")
-    for key in ("designs", "herniation_types", "predictors", "mechanisms"):
-        if key in section:
-            kwargs[key] = _vocabulary(section[key], key)
+    for kind in ("designs", "herniation_types", "predictors", "mechanisms"):
+        if kind in section:
+            kwargs[kind] = _vocabulary(section[kind], kind, extra)
     return ExtractionSchema(**kwargs)
 
 
