@@ -1,62 +1,41 @@
-"""A compact forest plot PNG for the digest, drawn from a snapshot's stored result.
+"""The digest's forest plot: the meta-analysis forest plot of a snapshot, as PNG bytes.
 
-The snapshot's ``result`` dict holds the studies (``label``, ``proportion``, ``ci_low``, ``ci_high``,
-``weight_random``) and the pooled estimate with its CI and prediction interval. No studies, no plot
-(``None``): the digest is sent without the picture rather than not at all.
+A snapshot stores its pooled result as a dict (``PoolResult.to_dict()``, studies included); it is
+turned back into a :class:`PoolResult` and drawn by :func:`services.meta_analysis.plots.forest_plot`.
+No studies, no plot (``None``): the digest is then sent without the picture rather than not at all.
 """
 
 from __future__ import annotations
 
-import io
+import tempfile
+from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-import matplotlib
+from services.meta_analysis.plots import forest_plot
+from services.meta_analysis.results import PoolResult, StudyRow
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+_POOL_FIELDS = {f.name for f in fields(PoolResult)}
+_STUDY_FIELDS = {f.name for f in fields(StudyRow)}
+
+
+def pool_result(data: dict[str, Any]) -> PoolResult | None:
+    """Rebuild the PoolResult stored in a snapshot; None when it has no studies to draw."""
+    studies = [StudyRow(**{k: v for k, v in s.items() if k in _STUDY_FIELDS})
+               for s in data.get("studies") or []]
+    if not studies or "k" not in data:
+        return None
+    values = {k: v for k, v in data.items() if k in _POOL_FIELDS}
+    values["notes"] = tuple(values.get("notes") or ())
+    values["studies"] = tuple(studies)
+    return PoolResult(**values)
 
 
 def forest_png(result: dict[str, Any], *, title: str = "") -> bytes | None:
-    """Render studies and the pooled diamond as PNG bytes (about 100 dpi); None if no studies."""
-    studies = [s for s in result.get("studies") or [] if s.get("proportion") is not None]
-    if not studies:
+    """The forest plot of a stored result as PNG bytes, or None when there is nothing to draw."""
+    pooled = pool_result(result)
+    if pooled is None:
         return None
-    n = len(studies)
-    fig, ax = plt.subplots(figsize=(6.5, 1.2 + 0.22 * (n + 2)), dpi=100)
-    try:
-        weights = [float(s.get("weight_random") or 1.0) for s in studies]
-        biggest = max(weights) or 1.0
-        for row, (study, weight) in enumerate(zip(studies, weights, strict=True)):
-            y = n - row + 1
-            ax.plot([study["ci_low"], study["ci_high"]], [y, y], color="black", linewidth=0.8)
-            ax.plot(
-                study["proportion"],
-                y,
-                "s",
-                color="#2b5797",
-                markersize=3 + 6 * (weight / biggest) ** 0.5,
-            )
-        _pooled(ax, result)
-        ax.set_yticks([n - i + 1 for i in range(n)] + [0])
-        ax.set_yticklabels([str(s.get("label", "")) for s in studies] + ["Pooled (RE)"], fontsize=7)
-        ax.set_xlim(0, 1)
-        ax.set_xlabel("Proportion")
-        ax.tick_params(axis="x", labelsize=7)
-        if title:
-            ax.set_title(title, fontsize=9)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        return buffer.getvalue()
-    finally:
-        plt.close(fig)
-
-
-def _pooled(ax: Any, result: dict[str, Any]) -> None:
-    estimate, low, high = result.get("estimate"), result.get("ci_low"), result.get("ci_high")
-    if estimate is None or low is None or high is None:
-        return
-    ax.fill([low, estimate, high, estimate], [0, 0.35, 0, -0.35], color="#c0392b")
-    if result.get("pi_low") is not None and result.get("pi_high") is not None:
-        ax.plot([result["pi_low"], result["pi_high"]], [0, 0], color="#c0392b", linewidth=0.8)
-    ax.axvline(estimate, color="#c0392b", linestyle=":", linewidth=0.6)
+    with tempfile.TemporaryDirectory(prefix="lr-digest-") as folder:
+        path = forest_plot(pooled, Path(folder) / "forest.png", title=title or None)
+        return path.read_bytes()

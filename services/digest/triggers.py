@@ -14,6 +14,8 @@ from typing import Any
 def notify_reasons(changes: dict[str, Any], thresholds: dict[str, Any]) -> list[str]:
     """The reasons to notify, as sentences; empty when nothing passed the thresholds."""
     del thresholds  # compare() applied them already; kept for a protocol-level override later
+    if changes.get("notify") is False:
+        return []
     reasons = changes.get("reasons")
     if isinstance(reasons, list):
         return [text for text in (_reason_text(r) for r in reasons) if text]

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, Review, Study
+from services.meta_analysis import pool
 from services.protocol import load_protocol
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -35,16 +36,16 @@ def add_studies(session: Session, review: Review, labels: list[str]) -> list[Stu
 
 def add_snapshot(session: Session, review: Review, studies: list[Study], estimate: float,
                  changes: dict[str, Any] | None = None) -> EstimateSnapshot:
-    rows = [{"label": s.label, "proportion": 0.4 + 0.05 * i, "ci_low": 0.3 + 0.05 * i,
-             "ci_high": 0.5 + 0.05 * i, "weight_random": 1.0 + i} for i, s in enumerate(studies)]
+    """A snapshot whose stored result is a real pooling of made-up counts (for the plot);
+    ``estimate`` is the headline number the digest shows."""
+    events = [40 + 5 * i for i in range(len(studies))]
+    result = pool(events, [100] * len(studies), labels=[s.label for s in studies]).to_dict()
     snapshot = EstimateSnapshot(
         review_id=review.id, trigger="update", outcome="resorption", method="REML",
         transform="logit", k=len(studies), study_ids=[s.id for s in studies],
         estimate=estimate, ci_low=estimate - 0.08, ci_high=estimate + 0.07,
         pi_low=estimate - 0.3, pi_high=estimate + 0.2, tau2=0.5, i2=88.0,
-        result={"studies": rows, "estimate": estimate, "ci_low": estimate - 0.08,
-                "ci_high": estimate + 0.07},
-        changes=changes or {},
+        result=result, changes=changes or {},
     )
     session.add(snapshot)
     session.flush()
