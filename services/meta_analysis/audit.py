@@ -174,8 +174,7 @@ def _pairs(studies: Sequence[Study]) -> list[Finding]:
                     INFO,
                     "same_first_author",
                     b.label,
-                    f"same first author as {a.label} ({a.year}); check that the "
-                    "cohorts do not overlap",
+                    f"same first author as {a.label}; check that the cohorts do not overlap",
                 )
             )
     return found

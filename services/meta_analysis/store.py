@@ -90,7 +90,8 @@ def load_studies(
         held = best.get(study.id)
         if held is None or _RANK.get(extraction.status, 2) <= _RANK.get(held[1].status, 2):
             best[study.id] = (study, extraction)
-    return [_study(s, e.data or {}, events_field, total_field) for s, e in best.values()]
+    studies = [_study(s, e.data or {}, events_field, total_field) for s, e in best.values()]
+    return sorted(studies, key=lambda s: (s.year is None, s.year or 0, s.label))
 
 
 def latest_snapshot(session: Session, review_id: int, outcome: str) -> EstimateSnapshot | None:

@@ -1,0 +1,282 @@
+"""Meta-analysis commands: ``pool`` (any CSV, no database), ``estimates``, ``audit``, ``plot``.
+
+``--json`` output (stable; proportions on 0–1, I² in %):
+
+- ``pool`` / ``estimates``: ``{"result": {...}, "audit": [...], "excluded": {...},
+  "subgroups": {...}?}`` — see :mod:`services.meta_analysis.analysis` for every field;
+  ``estimates`` adds ``"review"`` and, with ``--save``, ``"snapshot_id"`` and ``"changes"``.
+- ``audit``: ``{"review": slug, "k": n, "findings": [{"severity", "code", "study", "message",
+  "excludes"}], "excluded": {label: reason}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from services.cli.context import Context, context
+from services.cli.errors import CliError
+from services.meta_analysis.analysis import Analysis, analyse
+from services.meta_analysis.audit import Headline
+from services.meta_analysis.breakdowns import cumulative
+from services.meta_analysis.errors import MetaAnalysisError
+from services.meta_analysis.plots import cumulative_plot, forest_plot
+from services.meta_analysis.snapshots import Thresholds
+from services.meta_analysis.studies import Study, read_studies_csv
+
+ReviewOpt = Annotated[str, typer.Option("--review", "-r", help="Review folder under reviews/.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (documented keys).")]
+MethodOpt = Annotated[
+    str | None, typer.Option("--method", help="REML, DL, PM, ML or GLMM (default: protocol/REML).")
+]
+TransformOpt = Annotated[
+    str | None, typer.Option("--transform", help="logit, PFT, PAS or PR (default: protocol/logit).")
+]
+TestOpt = Annotated[str | None, typer.Option("--test", help="z or knha (Hartung–Knapp).")]
+ByOpt = Annotated[
+    str | None, typer.Option("--by", help="Subgroups by a field: design, country, decade, …")
+]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _print_analysis(analysis: Analysis) -> None:
+    res = analysis.result
+    for f in analysis.findings:
+        typer.echo(f"[{f.severity}] {f.code}: {f.study or '(all studies)'}: {f.message}")
+    if not res.pooled:
+        typer.echo("; ".join(res.notes))
+        return
+    typer.echo(
+        f"{res.method} {res.transform} ({res.test}), k = {res.k}, {res.events}/{res.total}\n"
+        f"  random effects: {_pct(res.estimate)} [{_pct(res.ci_low)}; {_pct(res.ci_high)}], "
+        f"prediction interval [{_pct(res.pi_low)}; {_pct(res.pi_high)}]\n"
+        f"  common effect:  {_pct(res.common_estimate)} [{_pct(res.common_ci_low)}; "
+        f"{_pct(res.common_ci_high)}]\n"
+        f"  heterogeneity: I² = {res.i2:.1f}% ({res.heterogeneity_class}), tau² = {res.tau2:.4f}, "
+        f"Q = {res.q:.2f} (df {res.q_df}), p = {res.q_p:.2g}"
+    )
+    for note in res.notes:
+        typer.echo(f"  note: {note}")
+    if analysis.subgroups is not None:
+        sg = analysis.subgroups
+        for name, group in sg.groups.items():
+            typer.echo(
+                f"  {sg.by} = {name}: k = {group.k}, {_pct(group.estimate)} "
+                f"[{_pct(group.ci_low)}; {_pct(group.ci_high)}]"
+            )
+        if sg.q_between is not None:
+            typer.echo(
+                f"  between groups: Q = {sg.q_between:.2f} (df {sg.df_between}), "
+                f"p = {sg.p_between:.2g}"
+            )
+
+
+def _options(
+    method: str | None, transform: str | None, test: str | None, outcome: Any = None
+) -> dict[str, Any]:
+    return {
+        "method": method or (outcome.method if outcome else "REML"),
+        "transform": transform or (outcome.transform if outcome else "logit"),
+        "test": test or (outcome.test if outcome else "z"),
+    }
+
+
+def _run(studies: list[Study], **kwargs: Any) -> Analysis:
+    try:
+        return analyse(studies, **kwargs)
+    except MetaAnalysisError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def pool_csv(
+    file: Annotated[Path, typer.Argument(help="CSV with study,events,total[,group,year].")],
+    method: MethodOpt = None,
+    transform: TransformOpt = None,
+    test: TestOpt = None,
+    by: ByOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Audit and pool any CSV of studies (no database)."""
+    if not file.is_file():
+        raise CliError(f"{file} does not exist")
+    try:
+        studies = read_studies_csv(file)
+    except MetaAnalysisError as exc:
+        raise CliError(f"{file.name}: {exc}") from exc
+    analysis = _run(studies, by=by, **_options(method, transform, test))
+    if json_out:
+        typer.echo(json.dumps(analysis.to_dict(), indent=2))
+    else:
+        _print_analysis(analysis)
+
+
+def _review_analysis(
+    ctx: Context,
+    slug: str,
+    by: str | None,
+    options: dict[str, Any],
+) -> tuple[Analysis, Any]:
+    from sqlalchemy import select
+
+    from db.models import Review
+    from services.meta_analysis.store import load_studies
+
+    protocol = ctx.protocol(slug)
+    with ctx.sessions()() as session:
+        review = session.scalars(select(Review).where(Review.slug == slug)).first()
+        if review is None:
+            raise CliError(f"review {slug!r} is not in the database; run living-review init")
+        studies = load_studies(
+            session,
+            review.id,
+            events_field=protocol.outcome.events_field,
+            total_field=protocol.outcome.total_field,
+        )
+    return _run(studies, headline=_headline(protocol), by=by, **options), protocol
+
+
+def _headline(protocol: Any) -> Headline | None:
+    raw = protocol.outcome.headline
+    if not raw:
+        return None
+    return Headline(
+        events=_int(raw.get("events")),
+        total=_int(raw.get("total")),
+        percent=raw.get("percent"),
+        k=_int(raw.get("k")),
+    )
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def estimates(
+    review: ReviewOpt = "ldh_resorption",
+    method: MethodOpt = None,
+    transform: TransformOpt = None,
+    test: TestOpt = None,
+    by: ByOpt = None,
+    save: Annotated[
+        bool, typer.Option("--save", help="Store a snapshot and report changes.")
+    ] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Pooled estimate of the review's included studies, with its data audit."""
+    ctx = context()
+    protocol = ctx.protocol(review)
+    options = _options(method, transform, test, protocol.outcome)
+    analysis, _ = _review_analysis(ctx, review, by, options)
+    data = {"review": review, **analysis.to_dict()}
+    if save:
+        data.update(_save(ctx, review, protocol, options))
+    if json_out:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    _print_analysis(analysis)
+    if save:
+        typer.echo(
+            f"snapshot {data['snapshot_id']}: "
+            + ("; ".join(data["changes"]["reasons"]) or "no change past the thresholds")
+        )
+
+
+def _save(ctx, review: str, protocol, options) -> dict:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from db.models import Review
+    from services.meta_analysis.store import record_snapshot
+
+    with ctx.sessions().begin() as session:
+        row = session.scalars(select(Review).where(Review.slug == review)).one()
+        snap, changes, _ = record_snapshot(
+            session,
+            row,
+            outcome=protocol.outcome.name,
+            options=options,
+            headline=_headline(protocol),
+            thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
+            events_field=protocol.outcome.events_field,
+            total_field=protocol.outcome.total_field,
+        )
+        return {"snapshot_id": snap.id, "changes": changes.to_dict()}
+
+
+def audit_cmd(review: ReviewOpt = "ldh_resorption", json_out: JsonOpt = False) -> None:
+    """Data audit of the review's prevalence extractions (impossible rows, mismatches, duplicates)."""
+    ctx = context()
+    protocol = ctx.protocol(review)
+    analysis, _ = _review_analysis(ctx, review, None, _options(None, None, None, protocol.outcome))
+    if json_out:
+        typer.echo(
+            json.dumps(
+                {
+                    "review": review,
+                    "k": len(analysis.included) + len(analysis.excluded),
+                    "findings": [f.to_dict() for f in analysis.findings],
+                    "excluded": analysis.excluded,
+                },
+                indent=2,
+            )
+        )
+        return
+    for f in analysis.findings:
+        typer.echo(f"[{f.severity}] {f.code}: {f.study or '(all studies)'}: {f.message}")
+    typer.echo(f"{len(analysis.findings)} findings; {len(analysis.excluded)} studies left out")
+
+
+def plot(
+    kind: Annotated[str, typer.Argument(help="forest or cumulative")],
+    out: Annotated[Path, typer.Option("--out", help="Output file, .png or .svg.")],
+    review: ReviewOpt = "ldh_resorption",
+    method: MethodOpt = None,
+    transform: TransformOpt = None,
+    test: TestOpt = None,
+    by: ByOpt = None,
+) -> None:
+    """Draw the review's forest plot (optionally by subgroup) or cumulative plot."""
+    if kind not in ("forest", "cumulative"):
+        raise CliError(f"plot kind must be forest or cumulative, got {kind!r}")
+    if out.suffix.lower() not in (".png", ".svg"):
+        raise CliError(f"--out must end in .png or .svg, got {out.name!r}")
+    ctx = context()
+    protocol = ctx.protocol(review)
+    options = _options(method, transform, test, protocol.outcome)
+    analysis, _ = _review_analysis(ctx, review, by if kind == "forest" else None, options)
+    title = protocol.title
+    if kind == "cumulative":
+        if str(options["method"]).upper() == "GLMM":
+            options["method"] = "REML"
+        rows = cumulative(analysis.included, **options)
+        cumulative_plot(rows, out, title=f"{title}: cumulative meta-analysis")
+    else:
+        sg = analysis.subgroups
+        q_text = None
+        if sg is not None and sg.q_between is not None:
+            p = "p < 0.001" if (sg.p_between or 0) < 0.001 else f"p = {sg.p_between:.3f}"
+            q_text = (
+                f"Test for subgroup differences: Q = {sg.q_between:.2f}, df = {sg.df_between}, {p}"
+            )
+        forest_plot(
+            analysis.result if sg is None else sg.overall,
+            out,
+            subgroups=None if sg is None else sg.groups,
+            q_between=q_text,
+            excluded=analysis.excluded,
+            title=title,
+        )
+    typer.echo(str(out))
+
+
+def register(app: typer.Typer) -> None:
+    """Add pool, estimates, audit and plot to the ``living-review`` app."""
+    app.command("pool")(pool_csv)
+    app.command("estimates")(estimates)
+    app.command("audit")(audit_cmd)
+    app.command("plot")(plot)
