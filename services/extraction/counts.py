@@ -56,7 +56,7 @@ def consistent(k: int, n: int, p: float, digits: int) -> bool:
     """Whether ``p`` (stated with ``digits`` decimals) is k/n as a percentage, rounding allowed."""
     if n <= 0:
         return False
-    tolerance = 0.5 * 10 ** (-digits) + 1e-9
+    tolerance = 0.5 * 10.0 ** (-digits) + 1e-9
     return abs(100.0 * k / n - p) <= max(tolerance, 0.051 if digits else 0.5)
 
 

@@ -15,7 +15,7 @@ from services.extraction.proposal import FieldProposal
 from services.extraction.text import sentences
 
 PREDICTOR_CUES = re.compile(
-    r"associat|predict|factor|correlat|significan|odds\s+ratio|more\s+(?:likely|often|frequent)"
+    r"associat|predict|(?<!necrosis )(?<!growth )\bfactors?\b|correlat|significan|odds\s+ratio|more\s+(?:likely|often|frequent)"
     r"|less\s+(?:likely|often|frequent)|independent|influence|multivariable|multivariate"
     r"|more\s+pronounced|greater\s+regression|regress\w*\s+more|whereas|compared\s+with"
     r"|in\s+contrast",

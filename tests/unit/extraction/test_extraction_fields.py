@@ -1,0 +1,151 @@
+"""Design, country, follow-up, age, sex, vocabularies, the schema and the text helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.extraction import (
+    SchemaError,
+    default_schema,
+    load_schema,
+    propose,
+    schema_from_mapping,
+)
+from services.extraction.text import normalize, sentences
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_normalize_maps_offsets_back() -> None:
+    nz = normalize("Forty-two of sixty patients, 1,314 in all; eighty percent.")
+    assert nz.text == "42 of 60 patients, 1314 in all; 80%."
+    start = nz.text.index("1314")
+    assert nz.span(start, start + 4) == (29, 34)
+    assert nz.original[slice(*nz.span(0, 8))] == "Forty-two of sixty"
+
+
+def test_sentences_keep_decimals_and_split_headings() -> None:
+    text = "BACKGROUND: A 4.5 mm cut. METHODS: We went. et al. did not."
+    got = [text[a:b] for a, b in sentences(text)]
+    assert got == ["BACKGROUND: A 4.5 mm cut.", "METHODS: We went. et al. did not."]
+
+
+@pytest.mark.parametrize(
+    ("abstract", "metadata", "design"),
+    [
+        ("Patients were randomly assigned to two arms.", {}, "RCT"),
+        ("This retrospective study reviewed charts.", {}, "retrospective"),
+        ("A prospective cohort of 40 patients.", {}, "prospective"),
+        (
+            "Anything.",
+            {"publication_types": ["Journal Article", "Randomized Controlled Trial"]},
+            "RCT",
+        ),
+        ("A 35-year-old woman presented with sciatica.", {}, "case report"),
+    ],
+)
+def test_design(abstract: str, metadata: dict, design: str) -> None:
+    assert propose("t", abstract, metadata=metadata).value("design") == design
+
+
+def test_country_text_before_affiliation_before_demonym() -> None:
+    meta = {"affiliations": ["Dept of Orthopaedics, Kyoto University, Kyoto, Japan."]}
+    assert (
+        propose("t", "Patients were treated in Italy.", metadata=meta).value("country") == "Italy"
+    )
+    fp = propose("t", "Patients were treated.", metadata=meta).fields["country"]
+    assert (fp.value, fp.source, fp.start) == ("Japan", "metadata", None)
+    assert propose("t", "We studied 40 Korean patients.").value("country") == "Korea"
+    assert "country" not in propose("t", "The Japanese Orthopaedic Association score rose.").fields
+
+
+@pytest.mark.parametrize(
+    ("abstract", "value", "unit"),
+    [
+        ("The mean follow-up was 14.2 months.", 14.2, "months"),
+        ("MRI was repeated at 3, 6 and 12 months.", 12, "months"),
+        ("Repeat MRI was done 8 to 14 months later.", [8, 14], "months"),
+        ("Patients were followed for two years with MRI.", 2, "years"),
+    ],
+)
+def test_follow_up(abstract: str, value: object, unit: str) -> None:
+    fp = propose("t", abstract).fields["follow_up"]
+    assert (fp.value, fp.unit) == (value, unit)
+
+
+def test_symptom_duration_is_not_follow_up() -> None:
+    assert "follow_up" not in propose("t", "Patients had pain for 6 weeks before MRI.").fields
+
+
+def test_age_and_sex() -> None:
+    fields = propose(
+        "t",
+        "Forty patients (18 men and 22 women; mean age 44.5 ± 9 years, "
+        "range 20-70) were studied. Ages ranged 20-70 years.",
+    ).fields
+    assert fields["sex"].value == {"male": 18, "female": 22}
+    assert fields["age"].value["mean"] == 44.5
+    only_men = propose("t", "The cohort had 141 men.").fields
+    assert "sex" not in only_men
+
+
+def test_vocabularies() -> None:
+    fields = propose(
+        "MCP-1 in herniated disc",
+        "Extruded and sequestrated discs expressed tumor necrosis factor-alpha, IL-1β and MMP-3; "
+        "non-contained herniations showed more macrophages. Modic changes were associated with "
+        "resorption, and the sample size was small.",
+    ).fields
+    assert fields["herniation_type"].value == ["extrusion", "sequestration", "non-contained"]
+    assert fields["mechanisms"].value == [
+        "TNF-α",
+        "IL-1β",
+        "MMP-3",
+        "macrophage infiltration",
+        "MCP-1",
+    ]
+    assert fields["predictors"].value == ["Modic change"]
+
+
+def test_schema_from_protocol_lists_and_phrases() -> None:
+    schema = schema_from_mapping(
+        {
+            "outcome_terms": ["resorption"],
+            "designs": ["Prospective", "RCT"],
+            "predictors": ["Size", "Sacral slope"],
+            "phrases": {"Sacral slope": ["SS angle"]},
+            "fields": [{"name": "n_total"}],
+        }
+    )
+    assert list(schema.designs) == ["RCT", "Prospective"]  # most specific first
+    assert "SS angle" in schema.predictors["Sacral slope"]
+    got = propose(
+        "t",
+        "A randomized trial. The SS angle was associated with resorption in 30 of 40 patients.",
+        schema=schema,
+    )
+    assert got.value("design") == "RCT"
+    assert got.value("predictors") == ["Sacral slope"]
+    assert got.value("n_resorbed") == 30
+
+
+def test_schema_errors_name_the_key() -> None:
+    with pytest.raises(SchemaError, match="predictors"):
+        schema_from_mapping({"predictors": "Size"})
+    with pytest.raises(SchemaError, match=r"extraction\.phrases"):
+        schema_from_mapping({"phrases": ["x"]})
+
+
+def test_review_protocol_loads(tmp_path: Path) -> None:
+    protocol = ROOT / "reviews" / "ldh_resorption" / "protocol.toml"
+    if not protocol.is_file():
+        pytest.skip("reviews/ldh_resorption/protocol.toml not present")
+    schema = load_schema(protocol)
+    assert schema.outcome_terms and schema.predictors
+    bad = tmp_path / "protocol.toml"
+    bad.write_text("[extraction\n", encoding="utf-8")
+    with pytest.raises(SchemaError, match="not valid TOML"):
+        load_schema(bad)
+    assert default_schema().designs
