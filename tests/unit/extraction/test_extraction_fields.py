@@ -149,3 +149,18 @@ def test_review_protocol_loads(tmp_path: Path) -> None:
     with pytest.raises(SchemaError, match="not valid TOML"):
         load_schema(bad)
     assert default_schema().designs
+
+
+def test_prefill_uses_the_form_names_and_seed_formats() -> None:
+    from services.extraction.form import prefill
+
+    proposal = propose(
+        "t",
+        "Fifty-five patients (23 men and 32 women) aged 25-67 years were followed for 12 months. "
+        "Of 55 patients, 49 (89.1%) showed resorption.",
+    )
+    values = prefill(proposal.to_dict()["fields"])
+    assert values["age_range"] == "25-67"
+    assert values["sex_male_female"] == "23/32"
+    assert values["follow_up"] == "12 months"
+    assert (values["n_total"], values["n_resorbed"]) == (55, 49)
