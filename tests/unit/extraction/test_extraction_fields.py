@@ -164,3 +164,22 @@ def test_prefill_uses_the_form_names_and_seed_formats() -> None:
     assert values["sex_male_female"] == "23/32"
     assert values["follow_up"] == "12 months"
     assert (values["n_total"], values["n_resorbed"]) == (55, 49)
+
+
+def test_proposing_needs_no_database_layer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, services.extraction as e; e.propose('t', 'Of 5 patients, 4 regressed.'); "
+        "print(any(m.startswith(('sqlalchemy', 'db')) for m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "False"
