@@ -1,0 +1,301 @@
+"""Screening decisions: record one, undo the last, and settle a record's state from its decisions.
+
+A record's state is always derived from its active decisions (:func:`settle`), so recording and
+undoing are symmetric. Writers first touch the review record's row (an UPDATE), which takes the
+row lock on PostgreSQL and the write lock on SQLite: two reviewers deciding the same record at the
+same moment are serialised, both decisions are kept in dual mode, and in single mode the second
+gets a ConflictError. Functions take ``*, session``, flush, never commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from db.models import (
+    AuditLog,
+    Extraction,
+    Record,
+    Review,
+    ReviewRecord,
+    ScreeningDecision,
+    Study,
+    User,
+    utcnow,
+)
+from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
+from services.screening.queue import HUMAN_SOURCES, check_stage
+from services.screening.rules import (
+    DECISIONS,
+    FULL_TEXT,
+    TITLE_ABSTRACT,
+    author_names,
+    rules_of,
+)
+
+logger = logging.getLogger(__name__)
+MAX_NOTE = 4000
+
+
+def lock_review_record(session: Session, review: Review, review_record_id: int) -> ReviewRecord:
+    """Take the write lock on a review record of ``review`` and return it fresh from the DB."""
+    touched = session.execute(
+        update(ReviewRecord)
+        .where(ReviewRecord.id == review_record_id, ReviewRecord.review_id == review.id)
+        .values(updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if touched.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotFoundError(f"record {review_record_id} is not in review {review.slug}")
+    rr = session.get(ReviewRecord, review_record_id, populate_existing=True)
+    if rr is None:
+        raise NotFoundError(f"record {review_record_id} is not in review {review.slug}")
+    return rr
+
+
+def validate_decision(
+    review: Review, stage: str, decision: str, reason: str | None, note: str | None
+) -> tuple[str | None, str | None]:
+    """Check a decision's fields; returns the cleaned (reason, note). Raises InvalidInputError."""
+    check_stage(stage)
+    rules = rules_of(review)
+    if decision not in DECISIONS:
+        raise InvalidInputError({"decision": f"must be one of {', '.join(DECISIONS)}"})
+    if decision == "maybe" and stage == FULL_TEXT:
+        raise InvalidInputError({"decision": "at full text, decide include or exclude"})
+    reason = (reason or "").strip() or None
+    if decision == "exclude":
+        if reason is None and rules.exclusion_reasons:
+            raise InvalidInputError({"reason": "an exclusion needs a reason from the protocol"})
+        if rules.exclusion_reasons and reason not in rules.exclusion_reasons:
+            raise InvalidInputError({"reason": f"unknown exclusion reason {reason!r}"})
+    elif reason is not None:
+        raise InvalidInputError({"reason": "only an exclusion takes a reason"})
+    note = (note or "").strip() or None
+    if note is not None and len(note) > MAX_NOTE:
+        raise InvalidInputError({"note": f"at most {MAX_NOTE} characters"})
+    return reason, note
+
+
+def record_decision(
+    *,
+    session: Session,
+    review: Review,
+    user: User,
+    review_record_id: int,
+    stage: str,
+    decision: str,
+    reason: str | None = None,
+    note: str | None = None,
+) -> ScreeningDecision:
+    """Record ``user``'s decision on a queued record at ``stage`` and settle the record.
+
+    Raises InvalidInputError (bad field), NotFoundError, ConflictError (record not queued at
+    that stage, already decided by this user, or — single mode — by someone else).
+    """
+    reason, note = validate_decision(review, stage, decision, reason, note)
+    rr = lock_review_record(session, review, review_record_id)
+    if rr.state != "queued" or rr.stage != stage:
+        raise ConflictError(
+            f"record {rr.id} is no longer waiting for {stage.replace('_', '/')} screening"
+        )
+    active = active_decisions(session, rr.id, stage)
+    if any(d.user_id == user.id and d.source == "human" for d in active):
+        raise ConflictError(f"you already screened record {rr.id}: undo it to change it")
+    humans = [d for d in active if d.source == "human"]
+    needed = rules_of(review).reviewers_per_record
+    if len(humans) >= needed or any(d.source == "resolution" for d in active):
+        raise ConflictError(f"record {rr.id} was just screened by another reviewer")
+    row = ScreeningDecision(
+        review_record_id=rr.id,
+        user_id=user.id,
+        stage=stage,
+        decision=decision,
+        reason=reason,
+        note=note,
+        source="human",
+        score=rr.score,
+    )
+    session.add(row)
+    session.flush()
+    settle(session, review, rr)
+    audit(
+        session,
+        review,
+        user,
+        "decision",
+        row.id,
+        decision=decision,
+        stage=stage,
+        record_id=rr.record_id,
+        reason=reason,
+    )
+    return row
+
+
+def undo_last(*, session: Session, review: Review, user: User) -> ScreeningDecision:
+    """Undo ``user``'s most recent active decision in ``review`` and settle its record.
+
+    Raises NotFoundError when there is nothing to undo, ConflictError when the record has
+    since moved on (e.g. its study has a confirmed extraction).
+    """
+    last = session.scalars(
+        select(ScreeningDecision)
+        .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
+        .where(
+            ReviewRecord.review_id == review.id,
+            ScreeningDecision.user_id == user.id,
+            ScreeningDecision.source.in_(HUMAN_SOURCES),
+            ScreeningDecision.undone_at.is_(None),
+        )
+        .order_by(ScreeningDecision.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        raise NotFoundError("nothing to undo")
+    rr = lock_review_record(session, review, last.review_record_id)
+    later = session.scalar(
+        select(func.count(ScreeningDecision.id)).where(
+            ScreeningDecision.review_record_id == rr.id,
+            ScreeningDecision.id > last.id,
+            ScreeningDecision.undone_at.is_(None),
+            ScreeningDecision.stage != last.stage,
+        )
+    )
+    if later:
+        raise ConflictError(f"record {rr.id} has been screened at a later stage since")
+    last.undone_at = utcnow()
+    session.flush()
+    settle(session, review, rr)
+    audit(session, review, user, "undo", last.id, record_id=rr.record_id, stage=last.stage)
+    return last
+
+
+def active_decisions(
+    session: Session, review_record_id: int, stage: str
+) -> list[ScreeningDecision]:
+    """Human and adjudication decisions at ``stage`` that are not undone, oldest first."""
+    return list(
+        session.scalars(
+            select(ScreeningDecision)
+            .where(
+                ScreeningDecision.review_record_id == review_record_id,
+                ScreeningDecision.stage == stage,
+                ScreeningDecision.source.in_(HUMAN_SOURCES),
+                ScreeningDecision.undone_at.is_(None),
+            )
+            .order_by(ScreeningDecision.id)
+        )
+    )
+
+
+def outcome(decisions: Sequence[ScreeningDecision], needed: int) -> ScreeningDecision | None:
+    """The decision that settles a stage, or None (too few decisions, or a disagreement).
+
+    An adjudication wins; otherwise ``needed`` human decisions that agree (include and maybe
+    agree: both send the record on).
+    """
+    resolutions = [d for d in decisions if d.source == "resolution"]
+    if resolutions:
+        return resolutions[-1]
+    humans = [d for d in decisions if d.source == "human"]
+    if len(humans) < needed:
+        return None
+    if len({d.decision == "exclude" for d in humans}) > 1:
+        return None
+    return humans[0]
+
+
+def settle(session: Session, review: Review, rr: ReviewRecord) -> None:
+    """Derive ``rr``'s state and stage from its active decisions; create/drop its study."""
+    if rr.state not in ("queued", "included", "excluded"):
+        return
+    needed = rules_of(review).reviewers_per_record
+    first = outcome(active_decisions(session, rr.id, TITLE_ABSTRACT), needed)
+    second = None
+    if first is not None and first.decision != "exclude":
+        second = outcome(active_decisions(session, rr.id, FULL_TEXT), needed)
+    if first is None:
+        state, stage = "queued", TITLE_ABSTRACT
+    elif first.decision == "exclude":
+        state, stage = "excluded", TITLE_ABSTRACT
+    elif second is None:
+        state, stage = "queued", FULL_TEXT
+    else:
+        state, stage = ("excluded" if second.decision == "exclude" else "included"), FULL_TEXT
+    if state == "included":
+        _ensure_study(session, review, rr)
+    else:
+        _drop_study(session, rr)
+    rr.state, rr.stage, rr.updated_at = state, stage, utcnow()
+    session.flush()
+
+
+def _ensure_study(session: Session, review: Review, rr: ReviewRecord) -> None:
+    if rr.study_id is not None:
+        return
+    record = session.get(Record, rr.record_id)
+    if record is None:
+        raise NotFoundError(f"record {rr.record_id} is missing")
+    author = record.first_author or "Anonymous"
+    study = Study(
+        review_id=review.id,
+        record_id=record.id,
+        label=f"{author} et al., {record.year or 'n.d.'}",
+        title=record.title,
+        first_author=record.first_author,
+        journal=record.journal,
+        year=record.year,
+        doi=record.doi,
+        title_key=record.title_key,
+        source="screening",
+        authors="; ".join(author_names(record.authors)),
+    )
+    session.add(study)
+    session.flush()
+    rr.study_id = study.id
+    logger.info("review %s: record pmid %s included as study %s", review.id, record.pmid, study.id)
+
+
+def _drop_study(session: Session, rr: ReviewRecord) -> None:
+    if rr.study_id is None:
+        return
+    study = session.get(Study, rr.study_id)
+    if study is None or study.source != "screening":
+        return
+    has_data = session.scalar(
+        select(func.count(Extraction.id)).where(Extraction.study_id == study.id)
+    )
+    if has_data:
+        raise ConflictError(
+            f"record {rr.id} is included with confirmed data (study {study.id}); "
+            "an admin must withdraw the study first"
+        )
+    rr.study_id = None
+    session.flush()
+    session.delete(study)
+    session.flush()
+
+
+def audit(
+    session: Session,
+    review: Review,
+    user: User | None,
+    action: str,
+    entity_id: int | None,
+    **detail: object,
+) -> None:
+    """Append one line to the audit log."""
+    session.add(
+        AuditLog(
+            review_id=review.id,
+            user_id=user.id if user else None,
+            action=action,
+            entity="screening_decision" if action in ("decision", "undo", "resolve") else action,
+            entity_id=entity_id,
+            detail=detail,
+        )
+    )

@@ -1,0 +1,250 @@
+"""Extraction confirmation: the form built from the protocol's schema, validation, history.
+
+A confirmation adds an Extraction row (status ``confirmed``, who and when) that supersedes the
+current one; earlier rows stay as history. Validation refuses the whole form (InvalidInputError
+with a message per field) so nothing half-valid is saved. Functions take ``*, session``, flush,
+never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db.models import Extraction, ExtractionProposal, Review, Study, User
+from services.screening.decisions import audit
+from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
+from services.screening.rules import ScreeningRules, rules_of
+
+KIND = "prevalence"
+MAX_TEXT = 500
+MAX_COUNT = 10_000_000
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of the extraction form."""
+
+    name: str
+    type: str  # int|float|text|choice|list
+    label: str
+    required: bool
+    choices: tuple[str, ...]
+
+
+def form_fields(review: Review) -> list[FieldSpec]:
+    """The extraction form of a review, from ``[extraction] fields`` of its protocol."""
+    section = rules_of(review).extraction
+    specs = []
+    for raw in section.get("fields") or []:
+        vocabulary = (
+            section.get(raw.get("choices_from") or "", []) if raw.get("choices_from") else []
+        )
+        specs.append(
+            FieldSpec(
+                name=str(raw["name"]),
+                type=str(raw.get("type", "text")),
+                label=str(raw.get("label") or raw["name"]),
+                required=bool(raw.get("required", False)),
+                choices=tuple(str(c) for c in vocabulary),
+            )
+        )
+    return specs
+
+
+def validate_values(
+    specs: list[FieldSpec], raw: Mapping[str, Any], rules: ScreeningRules
+) -> dict[str, Any]:
+    """Typed values of a submitted form; InvalidInputError naming every bad field."""
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+    known = {s.name for s in specs}
+    for name in raw:
+        if name not in known:
+            errors[name] = "not a field of this review's extraction form"
+    for spec in specs:
+        try:
+            value = _convert(spec, raw.get(spec.name))
+        except ValueError as exc:
+            errors[spec.name] = str(exc)
+            continue
+        if value is None and spec.required:
+            errors[spec.name] = "required"
+        values[spec.name] = value
+    events, total = values.get(rules.events_field), values.get(rules.total_field)
+    if isinstance(events, int) and isinstance(total, int) and events > total:
+        errors.setdefault(rules.events_field, f"{events} is more than the total ({total})")
+    if errors:
+        raise InvalidInputError(errors)
+    return values
+
+
+def _convert(spec: FieldSpec, value: Any) -> Any:
+    if spec.type == "list":
+        items = value if isinstance(value, list) else ([] if value in (None, "") else [value])
+        items = [str(v).strip() for v in items if str(v).strip()]
+        unknown = [v for v in items if spec.choices and v not in spec.choices]
+        if unknown:
+            raise ValueError(f"unknown value(s): {', '.join(unknown)}")
+        return items or None
+    if isinstance(value, list):
+        raise ValueError("one value expected")
+    text = "" if value is None else str(value).strip()
+    if text == "":
+        return None
+    if spec.type == "int":
+        if isinstance(value, float) or not text.lstrip("-").isdigit():
+            raise ValueError(f"{text!r} is not a whole number")
+        number = int(text)
+        if number < 0:
+            raise ValueError("must not be negative")
+        if number > MAX_COUNT:
+            raise ValueError("is implausibly large")
+        return number
+    if spec.type == "float":
+        try:
+            number_f = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if number_f != number_f or number_f < 0:
+            raise ValueError("must be a non-negative number")
+        return number_f
+    if spec.type == "choice":
+        if text not in spec.choices:
+            raise ValueError(f"unknown value {text!r} (choose one of: {', '.join(spec.choices)})")
+        return text
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"at most {MAX_TEXT} characters")
+    return text
+
+
+def current_extraction(session: Session, study_id: int, kind: str = KIND) -> Extraction | None:
+    """The extraction in force for a study and kind (not superseded)."""
+    return session.scalars(
+        select(Extraction)
+        .where(
+            Extraction.study_id == study_id,
+            Extraction.kind == kind,
+            Extraction.superseded.is_(False),
+        )
+        .order_by(Extraction.id.desc())
+        .limit(1)
+    ).first()
+
+
+def extraction_history(session: Session, study_id: int, kind: str = KIND) -> list[Extraction]:
+    """All extractions of a study and kind, newest first."""
+    return list(
+        session.scalars(
+            select(Extraction)
+            .where(Extraction.study_id == study_id, Extraction.kind == kind)
+            .order_by(Extraction.id.desc())
+        )
+    )
+
+
+def latest_proposal(
+    session: Session, review: Review, record_id: int | None
+) -> ExtractionProposal | None:
+    """The machine's newest proposal for a record, if any."""
+    if record_id is None:
+        return None
+    return session.scalars(
+        select(ExtractionProposal)
+        .where(ExtractionProposal.review_id == review.id, ExtractionProposal.record_id == record_id)
+        .order_by(ExtractionProposal.id.desc())
+        .limit(1)
+    ).first()
+
+
+def study_of(session: Session, review: Review, study_id: int) -> Study:
+    """A study of this review; NotFoundError otherwise."""
+    study = session.get(Study, study_id)
+    if study is None or study.review_id != review.id:
+        raise NotFoundError(f"study {study_id} is not in review {review.slug}")
+    return study
+
+
+def confirm_extraction(
+    *,
+    session: Session,
+    review: Review,
+    user: User,
+    study_id: int,
+    values: Mapping[str, Any],
+    expected_current_id: int | None = None,
+) -> Extraction:
+    """Validate and save a reviewer's extraction for a study, superseding the current one.
+
+    ``expected_current_id`` (the extraction the reviewer saw) guards against overwriting a
+    confirmation made meanwhile: ConflictError if it differs. InvalidInputError for bad values.
+    """
+    study = study_of(session, review, study_id)
+    if study.status != "included":
+        raise ConflictError(f"study {study.id} is {study.status}; it cannot take new data")
+    data = validate_values(form_fields(review), values, rules_of(review))
+    session.execute(update(Study).where(Study.id == study.id).values(status=study.status))
+    current = current_extraction(session, study.id)
+    if expected_current_id is not None and (current is None or current.id != expected_current_id):
+        raise ConflictError("someone confirmed this study's data meanwhile: reload and check")
+    proposal = latest_proposal(session, review, study.record_id)
+    provenance: dict[str, Any] = {"proposal_id": proposal.id if proposal else None}
+    if proposal is not None:
+        provenance["extractor_version"] = proposal.extractor_version
+        provenance["corrected"] = sorted(
+            k
+            for k, v in data.items()
+            if k in proposal.fields and _proposed(proposal.fields[k]) != v
+        )
+    row = Extraction(
+        study_id=study.id,
+        kind=KIND,
+        data=data,
+        status="confirmed",
+        source="reviewer",
+        provenance=provenance,
+        user_id=user.id,
+        supersedes_id=current.id if current else None,
+    )
+    if current is not None:
+        current.superseded = True
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        review,
+        user,
+        "confirm_extraction",
+        row.id,
+        study_id=study.id,
+        supersedes=row.supersedes_id,
+    )
+    return row
+
+
+def _proposed(field: Any) -> Any:
+    return field.get("value") if isinstance(field, dict) else field
+
+
+def prefill(
+    specs: list[FieldSpec], current: Extraction | None, proposal: ExtractionProposal | None
+) -> dict[str, Any]:
+    """Form values: the current extraction's, else the proposal's (as text for inputs)."""
+    values: dict[str, Any] = {}
+    for spec in specs:
+        value = None
+        if current is not None:
+            value = current.data.get(spec.name)
+        elif proposal is not None and spec.name in proposal.fields:
+            value = _proposed(proposal.fields[spec.name])
+        if spec.type == "list":
+            values[spec.name] = (
+                list(value or []) if isinstance(value, list) else ([value] if value else [])
+            )
+        else:
+            values[spec.name] = "" if value is None else str(value)
+    return values

@@ -1,0 +1,175 @@
+"""The screening queue: which record a reviewer sees next, and how far the review has come.
+
+A record is pending for a user at a stage when it is queued at that stage, the user has no
+active (not undone) decision on it there, fewer reviewers than the protocol asks for have
+decided it, and no adjudication settled it. Order: classifier priority (highest first), then id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy.orm import Session, aliased, joinedload
+
+from db.models import Review, ReviewRecord, ScreeningDecision, User
+from services.screening.errors import InvalidInputError
+from services.screening.rules import STAGES, TITLE_ABSTRACT, rules_of
+
+HUMAN_SOURCES = ("human", "resolution")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a user and the review stand at one stage."""
+
+    stage: str
+    done_by_user: int
+    left_for_user: int
+    queued: int
+    decided: int
+    estimated_recall: float | None
+    expected_relevant_left: float | None
+
+
+def active_decision(stage: str | ColumnElement[str]) -> ColumnElement[bool]:
+    """Condition on ScreeningDecision: human or adjudication, at ``stage``, not undone."""
+    return and_(
+        ScreeningDecision.stage == stage,
+        ScreeningDecision.source.in_(HUMAN_SOURCES),
+        ScreeningDecision.undone_at.is_(None),
+    )
+
+
+def pending_condition(user_id: int, stage: str, reviewers_per_record: int) -> ColumnElement[bool]:
+    """SQL condition on ReviewRecord: pending for ``user_id`` at ``stage``."""
+    mine = aliased(ScreeningDecision)
+    others = aliased(ScreeningDecision)
+    count_decided = (
+        select(func.count(others.id))
+        .where(
+            others.review_record_id == ReviewRecord.id,
+            others.stage == stage,
+            others.source == "human",
+            others.undone_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    settled = exists().where(
+        others.review_record_id == ReviewRecord.id,
+        others.stage == stage,
+        others.source == "resolution",
+        others.undone_at.is_(None),
+    )
+    mine_exists = exists().where(
+        mine.review_record_id == ReviewRecord.id,
+        mine.stage == stage,
+        mine.user_id == user_id,
+        mine.undone_at.is_(None),
+    )
+    return and_(
+        ReviewRecord.state == "queued",
+        ReviewRecord.stage == stage,
+        ~mine_exists,
+        ~settled,
+        count_decided < reviewers_per_record,
+    )
+
+
+def check_stage(stage: str) -> str:
+    """``stage`` if known; InvalidInputError otherwise."""
+    if stage not in STAGES:
+        raise InvalidInputError({"stage": f"must be one of {', '.join(STAGES)}, not {stage!r}"})
+    return stage
+
+
+def next_record(
+    *,
+    session: Session,
+    review: Review,
+    user: User,
+    stage: str = TITLE_ABSTRACT,
+    skip: int = 0,
+) -> ReviewRecord | None:
+    """The next record ``user`` should screen at ``stage`` (its Record loaded), or None."""
+    check_stage(stage)
+    rules = rules_of(review)
+    query = (
+        select(ReviewRecord)
+        .options(joinedload(ReviewRecord.record))
+        .where(
+            ReviewRecord.review_id == review.id,
+            pending_condition(user.id, stage, rules.reviewers_per_record),
+        )
+        .order_by(ReviewRecord.priority.desc(), ReviewRecord.id)
+        .offset(max(0, skip))
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def progress(*, session: Session, review: Review, user: User, stage: str) -> Progress:
+    """Counts for the progress bar, and the estimated recall when every queued record has a score.
+
+    Estimated recall = relevant found / (found + sum of classifier scores of what is left),
+    treating scores as probabilities of relevance.
+    """
+    check_stage(stage)
+    rules = rules_of(review)
+    in_review = ReviewRecord.review_id == review.id
+    done = (
+        session.scalar(
+            select(func.count(ScreeningDecision.id))
+            .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
+            .where(in_review, ScreeningDecision.user_id == user.id, active_decision(stage))
+        )
+        or 0
+    )
+    left = (
+        session.scalar(
+            select(func.count(ReviewRecord.id)).where(
+                in_review, pending_condition(user.id, stage, rules.reviewers_per_record)
+            )
+        )
+        or 0
+    )
+    queued_n, scored_n, score_sum = session.execute(
+        select(
+            func.count(ReviewRecord.id),
+            func.count(ReviewRecord.score),
+            func.sum(ReviewRecord.score),
+        ).where(in_review, ReviewRecord.state == "queued", ReviewRecord.stage == stage)
+    ).one()
+    decided = (
+        session.scalar(
+            select(func.count(ReviewRecord.id)).where(
+                in_review, ReviewRecord.state.in_(("included", "excluded"))
+            )
+        )
+        or 0
+    )
+    found = _relevant_found(session, review, stage)
+    recall = expected = None
+    if queued_n and scored_n == queued_n:
+        expected = float(score_sum or 0.0)
+        recall = found / (found + expected) if (found + expected) > 0 else None
+    return Progress(stage, done, left, queued_n, decided, recall, expected)
+
+
+def _relevant_found(session: Session, review: Review, stage: str) -> int:
+    """Records that passed ``stage`` (or were included)."""
+    condition = ReviewRecord.state == "included"
+    if stage == TITLE_ABSTRACT:
+        condition = (
+            condition
+            | and_(ReviewRecord.state == "queued", ReviewRecord.stage != TITLE_ABSTRACT)
+            | and_(ReviewRecord.state == "excluded", ReviewRecord.stage != TITLE_ABSTRACT)
+        )
+    return (
+        session.scalar(
+            select(func.count(ReviewRecord.id)).where(
+                ReviewRecord.review_id == review.id, condition
+            )
+        )
+        or 0
+    )

@@ -1,0 +1,81 @@
+"""The reviewer web app: ``create_app(settings)`` wires database, sessions, pages and the API.
+
+Sessions are Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=Lax, Secure when the
+base URL is https. Every state-changing request must carry the session's CSRF token. Every
+response carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.sessions import SessionMiddleware
+
+from db.session import make_engine, make_sessionmaker
+from services.settings import Settings
+from services.web import errors
+from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
+from services.web.templating import make_templates
+
+logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+SESSION_MAX_AGE = 12 * 3600
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app for ``settings`` (database URL, secret key, base URL)."""
+    settings.check_secrets()
+    engine = make_engine(settings.database_url)
+    app = FastAPI(
+        title="living-review",
+        summary="Screen records, resolve conflicts, confirm extractions, follow the estimate.",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.templates = make_templates()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie="lr_session",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.base_url.startswith("https://"),
+    )
+    app.middleware("http")(_timing_and_headers)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for module in (auth, reviews, screening, conflicts, extraction, exports):
+        app.include_router(module.router)
+    errors.install(app)
+    return app
+
+
+async def _timing_and_headers(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    response.headers["Server-Timing"] = f"app;dur={elapsed_ms:.2f}"
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if request.url.path.startswith("/api/") or "text/html" in response.headers.get(
+        "content-type", ""
+    ):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -1,0 +1,1 @@
+"""Routes, one module per resource; each defines ``router`` with pages and /api/ endpoints."""

@@ -1,0 +1,119 @@
+"""Sign in and out: the login page and form, and the JSON session endpoints of the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from services.accounts import AuthenticationError, TooManyAttempts, authenticate
+from services.web.deps import CurrentUser, DbSession, optional_user
+from services.web.errors import error_response
+from services.web.schemas import LoginIn, SessionOut
+from services.web.security import csrf_protect, csrf_token, end_session, start_session
+
+router = APIRouter(dependencies=[Depends(csrf_protect)])
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after sign-in."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/login", include_in_schema=False)
+def login_page(request: Request, next: str | None = None) -> Response:
+    return request.app.state.templates.TemplateResponse(
+        request, "login.html", {"next": _safe_next(next), "error": None, "email": ""}
+    )
+
+
+@router.post("/login", include_in_schema=False)
+def login_form(
+    request: Request,
+    session: DbSession,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    status, error = 303, None
+    try:
+        user = authenticate(session=session, email=email, password=password, ip=_client_ip(request))
+    except TooManyAttempts as exc:
+        status, error = 429, str(exc)
+    except AuthenticationError as exc:
+        status, error = 401, str(exc)
+    session.commit()
+    if error is not None:
+        return request.app.state.templates.TemplateResponse(
+            request,
+            "login.html",
+            {"next": _safe_next(next), "error": error, "email": email},
+            status_code=status,
+        )
+    start_session(request, user)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request) -> Response:
+    end_session(request)
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/api/session", response_model=SessionOut, tags=["session"])
+def session_info(request: Request, session: DbSession) -> SessionOut:
+    """The CSRF token to send as X-CSRF-Token, and the signed-in user if any."""
+    user = optional_user(request, session)
+    return SessionOut(
+        csrf_token=csrf_token(request),
+        email=user.email if user else None,
+        user_id=user.id if user else None,
+    )
+
+
+@router.post(
+    "/api/session",
+    response_model=SessionOut,
+    tags=["session"],
+    responses={
+        401: {"description": "wrong email or password"},
+        429: {"description": "too many failed attempts"},
+    },
+)
+def api_login(body: LoginIn, request: Request, session: DbSession) -> Response:
+    """Sign in (needs the CSRF token from GET /api/session); sets the session cookie."""
+    try:
+        user = authenticate(
+            session=session, email=body.email, password=body.password, ip=_client_ip(request)
+        )
+    except TooManyAttempts as exc:
+        session.commit()
+        return JSONResponse(
+            {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
+    except AuthenticationError as exc:
+        session.commit()
+        return error_response(request, 401, str(exc))
+    session.commit()
+    start_session(request, user)
+    return JSONResponse(
+        SessionOut(csrf_token=csrf_token(request), email=user.email, user_id=user.id).model_dump()
+    )
+
+
+@router.delete("/api/session", status_code=204, tags=["session"])
+def api_logout(request: Request, user: CurrentUser) -> Response:
+    """Sign out."""
+    end_session(request)
+    return Response(status_code=204)
