@@ -54,9 +54,14 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         task_default_queue=QUEUE,
-        task_time_limit=max(visibility - 30, 5),
-        task_soft_time_limit=max(visibility - 90, 3),
-        broker_transport_options={"visibility_timeout": visibility},
+        task_time_limit=int(visibility * 0.9),
+        task_soft_time_limit=int(visibility * 0.8),
+        broker_transport_options={
+            "visibility_timeout": visibility,
+            # sweep for unacked messages past the timeout every interval (not every 10th one)
+            "unacked_restore_interval": max(5, min(60, visibility // 20)),
+            "unacked_restore_throttle": 1,
+        },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         enable_utc=True,

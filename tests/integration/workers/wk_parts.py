@@ -94,7 +94,7 @@ class WorkerProcess:
     def start(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         self.log = ARTIFACTS / f"{self.name}.log"
-        handle = open(self.log, "ab")  # noqa: SIM115 - the child owns it
+        handle = open(self.log, "wb")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-l", "info",
              "-c", str(self.concurrency), "-Q", "living-review", "-n", f"{self.name}@%h",
