@@ -156,8 +156,12 @@ class BeatLeadership:
         return False
 
     def release(self) -> None:
-        if self.client.get(LEADER_KEY) in (self.token, self.token.encode()):
-            self.client.delete(LEADER_KEY)
+        """Give the key up at shutdown (if Redis is gone, it expires by itself)."""
+        try:
+            if self.client.get(LEADER_KEY) in (self.token, self.token.encode()):
+                self.client.delete(LEADER_KEY)
+        except RedisError as exc:
+            logger.warning("beat: could not release the single-beat lock (%s); it expires", exc)
 
 
 class ProtocolScheduler(Scheduler):

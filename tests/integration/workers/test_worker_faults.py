@@ -181,3 +181,24 @@ class BeatProcess(WorkerProcess):
             cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True)
         handle.close()
+
+
+def test_second_beat_stands_by_and_sends_nothing(wk_pg_url, wk_redis, ldh, replay,
+                                                 workers) -> None:
+    kw = wk_redis.connection_pool.connection_kwargs
+    redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
+    env = env_for(wk_pg_url, redis_url, replay, UPDATE_SCHEDULE="ldh_resorption=1")
+    beats = [BeatProcess(env, "beat-a"), BeatProcess(env, "beat-b")]
+    workers.extend(beats)  # type: ignore[arg-type]
+    for beat in beats:
+        beat.start()
+    wait_for(lambda: all("single-beat lock" in b.output() or "standing by" in b.output()
+                         for b in beats), 60, "both beats to decide who schedules")
+    wait_for(lambda: sum(b.output().count("Sending due task update:") for b in beats) >= 3, 60,
+             "scheduled sends")
+    leaders = [b for b in beats if "holds the single-beat lock" in b.output()]
+    followers = [b for b in beats if "standing by" in b.output()]
+    assert len(leaders) == 1 and len(followers) == 1
+    assert "Sending due task update:" not in followers[0].output()
+    holder = wk_redis.get("living-review:beat:leader").decode()
+    assert f"beat {holder}: holds the single-beat lock" in leaders[0].output()
