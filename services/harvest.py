@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.models import AuditLog, Record, RecordVersion, ReviewRecord, SearchRun, Study, utcnow
@@ -23,6 +23,17 @@ from services.pubmed.parse import PubMedRecord, title_key
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Matchable:
+    """What de-duplication needs of a record."""
+
+    id: int
+    doi: str | None
+    title_key: str | None
+    year: int | None
+    first_author: str | None
 
 
 @dataclass
@@ -53,7 +64,7 @@ class StudyIndex:
         if study.record_id is not None:
             self.by_record[study.record_id] = study
 
-    def match(self, record: Record) -> Study | None:
+    def match(self, record: Matchable | Record) -> Study | None:
         if record.id in self.by_record:
             return self.by_record[record.id]
         if record.doi and record.doi.lower() in self.by_doi:
@@ -67,28 +78,32 @@ def _surname(name: str | None) -> str:
     return (name or "").split(" ")[-1].lower()
 
 
-def _apply(row: Record, parsed: PubMedRecord, digest: str) -> None:
-    row.doi = parsed.doi
-    row.title = parsed.title
-    row.abstract = parsed.abstract
-    row.abstract_sections = parsed.abstract_sections
-    row.journal = parsed.journal
-    row.year = parsed.year
-    row.pub_date = parsed.pub_date
-    row.create_date = parsed.create_date
-    row.authors = parsed.authors
-    row.affiliations = parsed.affiliations
-    row.languages = parsed.languages
-    row.publication_types = parsed.publication_types
-    row.mesh = parsed.mesh
-    row.keywords = parsed.keywords
-    row.comments_corrections = parsed.comments_corrections
-    row.is_retracted = parsed.is_retracted
-    row.title_key = title_key(parsed.title)
-    row.first_author = parsed.first_author
-    row.pubmed_version = parsed.pubmed_version
-    row.content_hash = digest
-    row.updated_at = utcnow()
+def _columns(parsed: PubMedRecord, digest: str) -> dict[str, Any]:
+    """The ``records`` columns for a parsed record."""
+    return {
+        "pmid": parsed.pmid,
+        "doi": parsed.doi,
+        "title": parsed.title,
+        "abstract": parsed.abstract,
+        "abstract_sections": parsed.abstract_sections,
+        "journal": parsed.journal,
+        "year": parsed.year,
+        "pub_date": parsed.pub_date,
+        "create_date": parsed.create_date,
+        "authors": parsed.authors,
+        "affiliations": parsed.affiliations,
+        "languages": parsed.languages,
+        "publication_types": parsed.publication_types,
+        "mesh": parsed.mesh,
+        "keywords": parsed.keywords,
+        "comments_corrections": parsed.comments_corrections,
+        "is_retracted": parsed.is_retracted,
+        "title_key": title_key(parsed.title),
+        "first_author": parsed.first_author,
+        "pubmed_version": parsed.pubmed_version,
+        "content_hash": digest,
+        "updated_at": utcnow(),
+    }
 
 
 def _snapshot(row: Record) -> dict[str, Any]:
@@ -135,45 +150,56 @@ def store_records(
 
 def _upsert_chunk(
     session: Session, parsed: list[PubMedRecord], run: SearchRun, counts: StoreCounts
-) -> list[Record]:
+) -> list[Matchable]:
+    """Insert new records in bulk, revise changed ones; returns every record's match keys."""
     existing = {
         r.pmid: r
         for r in session.scalars(select(Record).where(Record.pmid.in_([p.pmid for p in parsed])))
     }
-    rows = []
+    fresh: list[dict[str, Any]] = []
+    out: list[Matchable] = []
     for item in parsed:
         digest = item.content_hash()
         row = existing.get(item.pmid)
         if row is None:
-            row = Record(pmid=item.pmid, revision=1)
-            _apply(row, item, digest)
-            session.add(row)
-            counts.new += 1
-        elif row.content_hash != digest:
+            fresh.append(
+                _columns(item, digest)
+                | {"revision": 1, "is_deleted": False, "first_seen_at": utcnow()}
+            )
+            continue
+        if row.content_hash != digest:
             session.add(
                 RecordVersion(
-                    record=row,
+                    record_id=row.id,
                     revision=row.revision,
                     content_hash=row.content_hash,
                     data=_snapshot(row),
                     search_run_id=run.id,
                 )
             )
-            _apply(row, item, digest)
+            for key, value in _columns(item, digest).items():
+                setattr(row, key, value)
             row.revision += 1
             counts.updated += 1
         else:
             counts.unchanged += 1
-        rows.append(row)
+        out.append(Matchable(row.id, row.doi, row.title_key, row.year, row.first_author))
+    if fresh:
+        ids = dict(session.execute(insert(Record).returning(Record.pmid, Record.id), fresh).all())
+        counts.new += len(fresh)
+        out.extend(
+            Matchable(ids[c["pmid"]], c["doi"], c["title_key"], c["year"], c["first_author"])
+            for c in fresh
+        )
     session.flush()
-    return rows
+    return out
 
 
 def _link_chunk(
     session: Session,
     review_id: int,
     run: SearchRun,
-    rows: list[Record],
+    rows: list[Matchable],
     index: StudyIndex,
     counts: StoreCounts,
 ) -> None:
@@ -185,23 +211,39 @@ def _link_chunk(
             )
         )
     )
+    links: list[dict[str, Any]] = []
     for row in rows:
         if row.id in known:
             continue
-        link = ReviewRecord(
-            review_id=review_id, record_id=row.id, search_run_id=run.id, state="new", flags=[]
-        )
+        link: dict[str, Any] = {
+            "review_id": review_id,
+            "record_id": row.id,
+            "search_run_id": run.id,
+            "state": "new",
+            "stage": "title_abstract",
+            "flags": [],
+            "priority": 0.0,
+            "audit_sample": False,
+            "study_id": None,
+            "reason": None,
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
         study = index.match(row)
         if study is not None:
-            link.state, link.study_id = "linked", study.id
-            link.reason = f"same study as {study.label} (matched by " + (
-                "DOI)" if row.doi and study.doi and row.doi.lower() == study.doi else "title)"
-            )
+            how = "DOI" if row.doi and study.doi and row.doi.lower() == study.doi else "title"
+            link |= {
+                "state": "linked",
+                "study_id": study.id,
+                "reason": f"same study as {study.label} (matched by {how})",
+            }
             if study.record_id is None:
                 study.record_id = row.id
                 index.add(study)
             counts.linked += 1
-        session.add(link)
+        links.append(link)
+    if links:
+        session.execute(insert(ReviewRecord), links)
 
 
 def _mark_deleted(session: Session, pmids: list[int]) -> int:

@@ -159,29 +159,41 @@ def harvest(
         run = session.get_one(SearchRun, run_id)
         if run.status in HARVESTED:
             return dict(run.stats)
-        term, start, end, review_id = run.query, run.window_start, run.window_end, run.review_id
+        term, start, end = run.query, run.window_start, run.window_end
     before = client.requests
     try:
         records, deleted, windows = fetch_window(client, term, start, end, progress)
     except PubMedError as exc:
         _fail(factory, run_id, str(exc), client.requests - before)
         raise
+    return store_harvest(factory, run_id, records, deleted, windows, client.requests - before)
+
+
+def store_harvest(
+    factory: sessionmaker[Session],
+    run_id: int,
+    records: list[PubMedRecord],
+    deleted: list[int],
+    windows: list[dict[str, Any]],
+    requests: int,
+) -> dict[str, Any]:
+    """Store a fetched window in one transaction and mark the run ``harvested``."""
     with factory.begin() as session:
         run = session.get_one(SearchRun, run_id)
         counts = store_records(
-            session, review_id=review_id, run=run, records=records, deleted=deleted
+            session, review_id=run.review_id, run=run, records=records, deleted=deleted
         )
         run.windows = windows
         run.n_found = sum(w["count"] for w in windows)
         run.n_fetched = len(records)
         run.n_new, run.n_updated, run.n_linked = counts.new, counts.updated, counts.linked
         run.n_deleted = counts.deleted
-        run.n_requests = client.requests - before
+        run.n_requests = requests
         run.status = "harvested"
         run.stats = {"unchanged": counts.unchanged, "retracted_studies": counts.retractions}
         session.add(
             AuditLog(
-                review_id=review_id,
+                review_id=run.review_id,
                 action="run.harvested",
                 entity="search_run",
                 entity_id=run_id,

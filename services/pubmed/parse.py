@@ -13,7 +13,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from lxml import etree
@@ -56,6 +56,7 @@ class PubMedRecord:
     keywords: list[str] = field(default_factory=list)
     comments_corrections: list[dict[str, Any]] = field(default_factory=list)
     pubmed_version: int = 1
+    xml_hash: str = ""
 
     @property
     def is_retracted(self) -> bool:
@@ -79,11 +80,14 @@ class PubMedRecord:
 
     def content(self) -> dict[str, Any]:
         """The fields whose change makes a new version, JSON-ready."""
-        data = asdict(self)
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["create_date"] = self.create_date.isoformat() if self.create_date else None
         return data
 
     def content_hash(self) -> str:
+        """SHA-256 of the article's XML as served (any revision changes it), else of the fields."""
+        if self.xml_hash:
+            return self.xml_hash
         text = json.dumps(self.content(), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
@@ -141,6 +145,7 @@ def parse_article(article: etree._Element) -> PubMedRecord:
         comments_corrections=[
             _correction(c) for c in citation.iterfind("CommentsCorrectionsList/CommentsCorrections")
         ],
+        xml_hash=hashlib.sha256(etree.tostring(article)).hexdigest(),
     )
 
 
