@@ -1,7 +1,7 @@
 """Subgroups, leave-one-out and cumulative meta-analysis.
 
 Leave-one-out and cumulative analyses fit all their subsets at once (see
-:func:`.estimators.fit_rows`): a k × k mask, not k separate fits. The cumulative order is the
+:func:`.estimators.fit_rows`): a few passes over a k × k array, not k separate fits. The cumulative order is the
 publication year (ties keep the input order) — how the estimate evolved as studies appeared.
 Subgroups are pooled separately (each its own tau²) and compared with the between-group Q test
 on the transformed scale (df = groups − 1; single-study groups are shown but not tested).
@@ -155,26 +155,23 @@ def _rows(
 
 
 def _subset_fits(
-    studies: Sequence[Study],
-    mask: FloatArray,
-    *,
-    transform: str,
-    method: str,
-    test: str,
-    level: float,
-    start: FloatArray | None,
+    studies: Sequence[Study], kind: str, *, transform: str, method: str, test: str
 ) -> tuple[RowFits, FloatArray, str, str]:
-    transform, method, test = (
-        normalise_transform(transform),
-        normalise_method(method),
-        normalise_test(test),
-    )
+    """Fit every subset of ``kind``; leave-one-out starts from the all-studies tau²."""
+    transform, method = normalise_transform(transform), normalise_method(method)
+    test = normalise_test(test)
     _, x, n = _arrays(studies)
     es = effect_sizes(x, n, transform)
-    fit = fit_rows(es.yi, es.vi, mask, method, start)
+    full = float(fit_rows(es.yi, es.vi, "all", method).tau2[0]) if x.size > 1 else 0.0
+    start = np.full(x.size, full) if kind == "loo" else None
+    fit = fit_rows(es.yi, es.vi, kind, method, start, center=full)
     if method != "DL" and not bool(np.all(fit.converged)):
-        fit = fit_rows(es.yi, es.vi, mask, "DL")
-    totals_hm = mask.sum(axis=1) / (mask / n[None, :]).sum(axis=1)
+        fit = fit_rows(es.yi, es.vi, kind, "DL")
+    inverse = 1.0 / n
+    if kind == "loo":
+        totals_hm = (n.size - 1.0) / (inverse.sum() - inverse)
+    else:
+        totals_hm = np.arange(1.0, n.size + 1.0) / np.cumsum(inverse)
     return fit, totals_hm, transform, test
 
 
@@ -187,22 +184,9 @@ def leave_one_out(
     level: float = 0.95,
 ) -> list[BreakdownRow]:
     """Pool without each study in turn; row ``label`` names the study left out."""
-    k = len(studies)
-    if k == 0:
+    if not studies:
         return []
-    mask = 1.0 - np.eye(k)
-    full = pool(
-        [s.events for s in studies],
-        [s.total for s in studies],  # type: ignore[misc]
-        transform=transform,
-        method=method,
-        test=test,
-        level=level,
-    )
-    start = None if full.tau2 is None else np.full(k, full.tau2)
-    fit, hm, tr, te = _subset_fits(
-        studies, mask, transform=transform, method=method, test=test, level=level, start=start
-    )
+    fit, hm, tr, te = _subset_fits(studies, "loo", transform=transform, method=method, test=test)
     return _rows(fit, [s.label for s in studies], [s.year for s in studies], hm, tr, te, level)
 
 
@@ -221,12 +205,10 @@ def cumulative(
 ) -> list[BreakdownRow]:
     """Pool the first 1, 2, …, k studies in publication order; row ``label`` is the study added."""
     ordered = publication_order(studies)
-    k = len(ordered)
-    if k == 0:
+    if not ordered:
         return []
-    mask = np.tril(np.ones((k, k)))
     fit, hm, tr, te = _subset_fits(
-        ordered, mask, transform=transform, method=method, test=test, level=level, start=None
+        ordered, "cumulative", transform=transform, method=method, test=test
     )
     return _rows(fit, [s.label for s in ordered], [s.year for s in ordered], hm, tr, te, level)
 

@@ -16,55 +16,58 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import optimize, special, stats
 
-from services.meta_analysis.estimators import FloatArray
+from services.meta_analysis.estimators import FloatArray, fit_rows
 from services.meta_analysis.pooling import _labels, _study_rows, check_counts, correction_notes
 from services.meta_analysis.results import PoolResult
 from services.meta_analysis.transforms import back_transform, effect_sizes
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
-_WEIGHTS = _WEIGHTS / math.sqrt(2.0 * math.pi)
+_LOG_WEIGHTS = np.log(_WEIGHTS / math.sqrt(2.0 * math.pi)) + 0.5 * _NODES**2
 
 
-def _loglik(beta: float, tau: float, x: FloatArray, n: FloatArray) -> float:
-    """Marginal log-likelihood (without binomial coefficients) by adaptive quadrature."""
-    b = np.zeros(x.size)
-    for _ in range(50):  # Newton for the conditional modes; the integrand is log-concave
+def _loglik(beta: float, tau: float, x: FloatArray, n: FloatArray, modes: FloatArray) -> float:
+    """Marginal log-likelihood (without binomial coefficients) by adaptive quadrature.
+
+    ``modes`` holds the conditional modes of the last call (a warm start); updated in place.
+    """
+    b = modes
+    for _ in range(100):  # Newton for the conditional modes; the integrand is log-concave
         p = special.expit(beta + tau * b)
-        grad = tau * (x - n * p) - b
-        step = grad / (tau * tau * n * p * (1.0 - p) + 1.0)
-        b = b + step
-        if np.max(np.abs(step)) < 1e-12:
+        step = (tau * (x - n * p) - b) / (tau * tau * n * p * (1.0 - p) + 1.0)
+        b += np.clip(step, -1.0, 1.0)  # b is on the N(0, 1) scale: damp far-off warm starts
+        if np.max(np.abs(step)) < 1e-10:
             break
     p = special.expit(beta + tau * b)
     scale = 1.0 / np.sqrt(tau * tau * n * p * (1.0 - p) + 1.0)
     nodes = b[:, None] + scale[:, None] * _NODES[None, :]
     eta = beta + tau * nodes
-    log_f = x[:, None] * eta - n[:, None] * np.logaddexp(0.0, eta) - 0.5 * nodes**2
-    log_terms = log_f + 0.5 * _NODES[None, :] ** 2 + np.log(_WEIGHTS)[None, :]
-    per_study = np.log(scale) + special.logsumexp(log_terms, axis=1)
+    log_terms = (
+        x[:, None] * eta
+        - n[:, None] * np.logaddexp(0.0, eta)
+        - 0.5 * nodes**2
+        + _LOG_WEIGHTS[None, :]
+    )
+    top = log_terms.max(axis=1)
+    per_study = np.log(scale) + top + np.log(np.exp(log_terms - top[:, None]).sum(axis=1))
     return float(per_study.sum())
 
 
 def _fit(x: FloatArray, n: FloatArray) -> tuple[float, float, float]:
     """Maximise the likelihood over (β, τ ≥ 0); return β, τ and the standard error of β."""
-    pooled = float(np.clip(x.sum() / n.sum(), 1e-6, 1 - 1e-6))
-    start = np.array([math.log(pooled / (1 - pooled)), 0.5])
+    es = effect_sizes(x, n, "logit")
+    start = fit_rows(es.yi, es.vi, "all", "DL")
+    modes = np.zeros(x.size)
 
     def objective(par: FloatArray) -> float:
-        return -_loglik(float(par[0]), float(par[1]), x, n)
+        return -_loglik(float(par[0]), float(par[1]), x, n, modes)
 
     best = optimize.minimize(
         objective,
-        start,
+        np.array([float(start.mu[0]), max(math.sqrt(float(start.tau2[0])), 0.05)]),
         method="L-BFGS-B",
+        jac="3-point",
         bounds=[(None, None), (0.0, None)],
-        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 2000},
-    )
-    best = optimize.minimize(
-        objective,
-        best.x,
-        method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 4000},
+        options={"ftol": 1e-14, "gtol": 1e-8, "maxiter": 500},
     )
     beta, tau = float(best.x[0]), abs(float(best.x[1]))
     return beta, tau, _beta_se(objective, beta, tau)

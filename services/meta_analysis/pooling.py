@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from services.meta_analysis.errors import InvalidStudyData, UnknownOption
 from services.meta_analysis.estimators import FloatArray, RowFits, fit_rows, normalise_method
@@ -43,19 +43,27 @@ def check_counts(
     """
     if len(events) != len(totals) or len(labels) != len(events):
         raise ValueError("events, totals and labels must have the same length")
-    for label, x, n in zip(labels, events, totals, strict=True):
-        for name, value in (("events", x), ("total", n)):
-            if value is None or not math.isfinite(float(value)):
-                raise InvalidStudyData(label, name, "missing or not a number")
-            if float(value) != round(float(value)):
-                raise InvalidStudyData(label, name, f"{value} is not a whole number")
-        if float(n) <= 0:
-            raise InvalidStudyData(label, "total", f"must be positive, got {n}")
-        if float(x) < 0:
-            raise InvalidStudyData(label, "events", f"must not be negative, got {x}")
-        if float(x) > float(n):
-            raise InvalidStudyData(label, "events", f"{x} events exceed the total {n}")
-    return np.asarray(events, dtype=float), np.asarray(totals, dtype=float)
+    x = np.array([np.nan if e is None else e for e in events], dtype=float)
+    n = np.array([np.nan if t is None else t for t in totals], dtype=float)
+    bad = ~np.isfinite(x) | ~np.isfinite(n) | (x != np.round(x)) | (n != np.round(n))
+    bad |= (n <= 0) | (x < 0) | (x > n)
+    if bad.any():
+        _raise_first(int(np.flatnonzero(bad)[0]), labels, x, n)
+    return x, n
+
+
+def _raise_first(i: int, labels: Sequence[str], x: FloatArray, n: FloatArray) -> None:
+    label = labels[i]
+    for name, value in (("events", x[i]), ("total", n[i])):
+        if not math.isfinite(value):
+            raise InvalidStudyData(label, name, "missing or not a number")
+        if value != round(value):
+            raise InvalidStudyData(label, name, f"{value:g} is not a whole number")
+    if n[i] <= 0:
+        raise InvalidStudyData(label, "total", f"must be positive, got {n[i]:g}")
+    if x[i] < 0:
+        raise InvalidStudyData(label, "events", f"must not be negative, got {x[i]:g}")
+    raise InvalidStudyData(label, "events", f"{x[i]:g} events exceed the total {n[i]:g}")
 
 
 def _labels(labels: Sequence[str] | None, k: int) -> list[str]:
@@ -63,11 +71,11 @@ def _labels(labels: Sequence[str] | None, k: int) -> list[str]:
 
 
 def _fit_one(yi: FloatArray, vi: FloatArray, method: str, notes: list[str]) -> tuple[RowFits, str]:
-    fit = fit_rows(yi, vi, np.ones((1, yi.size)), method)
+    fit = fit_rows(yi, vi, "all", method)
     if method != "DL" and not (bool(fit.converged[0]) and math.isfinite(float(fit.tau2[0]))):
         logger.warning("%s did not converge; falling back to DL", method)
         notes.append(f"{method} did not converge; DerSimonian–Laird used instead")
-        return fit_rows(yi, vi, np.ones((1, yi.size)), "DL"), "DL"
+        return fit_rows(yi, vi, "all", "DL"), "DL"
     return fit, method
 
 
@@ -82,25 +90,26 @@ def _study_rows(
     level: float,
 ) -> tuple[StudyRow, ...]:
     alpha = 1.0 - level
-    low = np.where(x > 0, stats.beta.ppf(alpha / 2, x, n - x + 1), 0.0)
-    high = np.where(x < n, stats.beta.ppf(1 - alpha / 2, x + 1, n - x), 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low = np.where(x > 0, special.betaincinv(x, n - x + 1, alpha / 2), 0.0)
+        high = np.where(x < n, special.betaincinv(x + 1, n - x, 1 - alpha / 2), 1.0)
     w_re, w_fe = weights
-    return tuple(
-        StudyRow(
-            label=labels[i],
-            events=int(x[i]),
-            total=int(n[i]),
-            proportion=float(x[i] / n[i]),
-            ci_low=float(low[i]),
-            ci_high=float(high[i]),
-            yi=float(es_yi[i]),
-            vi=float(es_vi[i]),
-            weight_random=None if w_re is None else float(w_re[i]),
-            weight_common=None if w_fe is None else float(w_fe[i]),
-            corrected=bool(corrected[i]),
-        )
-        for i in range(x.size)
+    none = [None] * x.size
+    columns = zip(
+        labels,
+        x.astype(int).tolist(),
+        n.astype(int).tolist(),
+        (x / n).tolist(),
+        low.tolist(),
+        high.tolist(),
+        es_yi.tolist(),
+        es_vi.tolist(),
+        none if w_re is None else w_re.tolist(),
+        none if w_fe is None else w_fe.tolist(),
+        corrected.tolist(),
+        strict=True,
     )
+    return tuple(StudyRow(*values) for values in columns)
 
 
 def pool(
