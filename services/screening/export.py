@@ -135,7 +135,7 @@ def screened_rows(*, session: Session, review: Review) -> Iterator[dict[str, str
             "publication_types": "; ".join(record.publication_types or []),
             "state": rr.state,
             "stage": rr.stage,
-            "decision": last.decision if last and rr.state != "queued" else "",
+            "decision": _decision(rr.state, last),
             "reason": (last.reason or "") if last and rr.state == "excluded" else "",
             "reviewers": "; ".join(
                 sorted({users.get(d.user_id or 0, "") for d in decisions} - {""})
@@ -144,6 +144,16 @@ def screened_rows(*, session: Session, review: Review) -> Iterator[dict[str, str
             "rule": rr.rule or "",
             "model_version": rr.model_version or "",
         }
+
+
+def _decision(state: str, last: ScreeningDecision | None) -> str:
+    """The settled decision ('' while queued); records settled without a human decision
+    (e.g. imported as included) report their state."""
+    if state == "queued":
+        return ""
+    if last is not None:
+        return last.decision
+    return "include" if state == "included" else "exclude"
 
 
 def records_csv(*, session: Session, review: Review) -> str:
