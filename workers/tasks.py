@@ -29,15 +29,18 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from db.models import AuditLog, Review, SearchRun, utcnow
+from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, utcnow
 from services import update
 from services.digest import send_pending
+from services.digest.estimates import recompute_and_queue
+from services.digest.outbox import mail_domain_of
 from services.locks import LockLostError, ReviewBusyError
+from services.pipeline import PipelineOptions
 from services.protocol import load_protocol
-from services.pubmed.client import ClientConfig, EntrezClient
+from services.pubmed.client import EntrezClient
 from services.pubmed.errors import EntrezUnavailableError
-from services.pubmed.ratelimit import make_rate_limiter
 from workers.celery_app import app, runtime, smtp_config
+from workers.debounce import Debouncer
 
 logger = logging.getLogger(__name__)
 
@@ -82,15 +85,7 @@ def _hold(review_id: int, token: str) -> None:
 
 def entrez_client() -> EntrezClient:
     """An E-utilities client configured from the settings (rate limit shared via Redis)."""
-    s = runtime().settings
-    config = ClientConfig(
-        base_url=s.entrez_base_url, email=s.entrez_email, tool=s.entrez_tool,
-        api_key=s.entrez_api_key, timeout=s.entrez_timeout, max_tries=s.entrez_max_tries,
-        backoff_base=s.entrez_backoff_base, backoff_max=s.entrez_backoff_max,
-        batch_size=s.entrez_batch_size, esearch_cap=s.entrez_esearch_cap,
-        dtd_cache=s.data_dir / "dtd",
-    )
-    return EntrezClient(config, make_rate_limiter(s.rate_limit, s.redis_url))
+    return PipelineOptions.from_settings(runtime().settings).make_client()
 
 
 @app.task(bind=True, name="living_review.start_update", **RETRY)
@@ -138,7 +133,7 @@ def begin_update(review_id: int, token: str, until: str | None = None) -> int | 
 def pipeline(review_id: int, run_id: int, token: str) -> list[Any]:
     """The step signatures of one update, in order."""
     args = (review_id, run_id, token)
-    return [harvest.si(*args), finish_update.si(*args)]
+    return [harvest.si(*args), recompute.si(*args), finish_update.si(*args)]
 
 
 @app.task(bind=True, base=PipelineTask, name="living_review.harvest", **RETRY)
@@ -148,6 +143,26 @@ def harvest(self: Task, review_id: int, run_id: int, token: str) -> None:
         return
     _hold(review_id, token)
     update.harvest(runtime().session_factory, run_id, entrez_client())
+
+
+@app.task(bind=True, base=PipelineTask, name="living_review.recompute", **RETRY)
+def recompute(self: Task, review_id: int, run_id: int, token: str) -> None:
+    """Step: snapshot the pooled estimate and queue its digest, once per run."""
+    if _too_many_deliveries(self):
+        return
+    _hold(review_id, token)
+    rt = runtime()
+    with rt.session_factory.begin() as session:
+        done = session.scalar(select(EstimateSnapshot.id).where(
+            EstimateSnapshot.search_run_id == run_id, EstimateSnapshot.trigger == "update"))
+        if done is None:
+            recompute_and_queue(session, session.get_one(Review, review_id), trigger="update",
+                                search_run_id=run_id, **_mail_args())
+
+
+def _mail_args() -> dict[str, str]:
+    s = runtime().settings
+    return {"base_url": s.base_url, "mail_domain": mail_domain_of(s.mail_from)}
 
 
 @app.task(bind=True, base=PipelineTask, name="living_review.finish_update", **RETRY)
@@ -174,3 +189,54 @@ def send_digests(self: Task) -> dict[str, Any]:
     """Deliver pending outbox rows; a failed SMTP server leaves them for the next run."""
     report = send_pending(runtime().session_factory, smtp_config(runtime().settings))
     return {"sent": report.sent, "failed": report.failed}
+
+
+def debouncer() -> Debouncer:
+    """The recompute debouncer of this process."""
+    rt = runtime()
+    return Debouncer(rt.redis, rt.settings.recompute_debounce_seconds)
+
+
+def request_recompute(review_id: int) -> bool:
+    """Ask for a recompute after a confirmation (call after the confirmation committed).
+
+    Debounced: only the first request of a burst schedules the task; True when it did.
+    """
+    if not debouncer().touch(review_id):
+        return False
+    recompute_after_confirmations.apply_async(
+        (review_id,), countdown=runtime().settings.recompute_debounce_seconds)
+    return True
+
+
+@app.task(bind=True, name="living_review.recompute_after_confirmations", **RETRY)
+def recompute_after_confirmations(self: Task, review_id: int) -> int | None:
+    """Recompute once the confirmations have been quiet for the debounce delay; snapshot id.
+
+    While an update holds the review, try again after the delay (its own recompute step may
+    already have run before the confirmations).
+    """
+    rt = runtime()
+    wait = debouncer().settle(review_id)
+    if wait is not None:
+        self.apply_async((review_id,), countdown=wait)
+        return None
+    token = f"recompute:{review_id}:{self.request.id}"
+    try:
+        rt.lock.acquire(review_id, token, rt.settings.update_lock_ttl)
+    except ReviewBusyError as exc:
+        logger.info("recompute of review %s postponed: %s", review_id, exc)
+        if debouncer().touch(review_id):
+            self.apply_async((review_id,), countdown=rt.settings.recompute_debounce_seconds)
+        return None
+    try:
+        with rt.session_factory.begin() as session:
+            snapshot, rows = recompute_and_queue(
+                session, session.get_one(Review, review_id), trigger="confirmation",
+                **_mail_args())
+            snapshot_id = snapshot.id
+    finally:
+        rt.lock.release(review_id, token)
+    if rows:
+        send_digests.delay()
+    return snapshot_id
