@@ -145,6 +145,18 @@ def _surname(s: Study) -> str | None:
     return name.strip().lower() or None
 
 
+def _year(s: Study) -> int | None:
+    if s.year is not None:
+        return s.year
+    found = re.search(r"\b(19|20)\d\d\b", s.label)
+    return int(found.group(0)) if found else None
+
+
+def _close_years(a: Study, b: Study) -> bool:
+    ya, yb = _year(a), _year(b)
+    return ya is not None and yb is not None and abs(ya - yb) <= 5
+
+
 def _pairs(studies: Sequence[Study]) -> list[Finding]:
     found = []
     for a, b in itertools.combinations(studies, 2):
@@ -168,7 +180,7 @@ def _pairs(studies: Sequence[Study]) -> list[Finding]:
                     f"likely the same cohort as {a.label}: {why}; pool only one",
                 )
             )
-        elif _surname(a) == _surname(b) and a.year and b.year and abs(a.year - b.year) <= 5:
+        elif _surname(a) == _surname(b) and _close_years(a, b):
             found.append(
                 Finding(
                     INFO,
