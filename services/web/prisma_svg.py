@@ -14,7 +14,8 @@ from services.screening.prisma import PrismaCounts
 WIDTH = 760
 BOX_W = 330
 LINE_H = 16
-FONT = "font-family='Helvetica, Arial, sans-serif' font-size='12'"
+FAMILY = "font-family='Helvetica, Arial, sans-serif'"
+FONT = f"{FAMILY} font-size='12'"
 
 
 def _box(x: int, y: int, lines: list[str], *, fill: str = "#ffffff") -> tuple[str, int]:
@@ -113,6 +114,6 @@ def prisma_svg(counts: PrismaCounts, title: str = "PRISMA 2020 flow diagram") ->
         "<defs><marker id='arrow' markerWidth='8' markerHeight='8' refX='7' refY='4' "
         "orient='auto'><path d='M0,0 L8,4 L0,8 z' fill='#333'/></marker></defs>"
         f"<rect width='100%' height='100%' fill='#fff'/>"
-        f"<text x='20' y='24' {FONT} font-size='15' font-weight='bold'>{escape(title)}</text>"
+        f"<text x='20' y='24' {FAMILY} font-size='15' font-weight='bold'>{escape(title)}</text>"
     )
     return head + "".join(parts) + "</svg>"

@@ -1,0 +1,165 @@
+"""Browser test: headless Debian Chromium (Playwright, no browser download) against the app
+served by uvicorn on a real PostgreSQL database. Screenshots go to tests/artifacts/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from web_seed import PASSWORD, Seed, seed_database
+
+from db.session import make_engine, make_sessionmaker
+from services.settings import Settings
+from services.web import create_app
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.postgres]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
+    import uvicorn
+
+    engine = make_engine(pg_url)
+    factory: sessionmaker[Session] = make_sessionmaker(engine)
+    seed = seed_database(factory, reviewers_per_record=2, n_queued=6)
+    settings = Settings(
+        database_url=pg_url,
+        secret_key="browser-test-" + "y" * 20,
+        environment="test",
+        base_url="http://127.0.0.1",
+    )
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", seed
+    uv.should_exit = True
+    thread.join(10)
+    engine.dispose()
+
+
+@pytest.fixture
+def browser():  # type: ignore[no-untyped-def]
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def sign_in(browser, base: str, who: str):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/reviews/ldh_resorption/screen")
+    assert "/login" in page.url
+    page.fill("input[name=email]", f"{who}@example.org")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/reviews/ldh_resorption/screen.*"))
+    return page
+
+
+def current_record(page) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute("#record", "data-review-record"))
+
+
+def press(page, key: str) -> None:  # type: ignore[no-untyped-def]
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def test_screen_undo_resolve_confirm_in_chromium(server, browser):
+    base, seed = server
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    alice = sign_in(browser, base, "alice")
+    assert current_record(alice) == seed.queued[0]
+    assert alice.locator("#record-title mark.kw").count() >= 1
+    alice.screenshot(path=str(ARTIFACTS / "web-queue.png"), full_page=True)
+    # three records with the keyboard: include, exclude with reason 4 (Case report), maybe
+    press(alice, "i")
+    assert current_record(alice) == seed.queued[1]
+    # the record with <script> in its title is shown as text
+    assert "<script>alert('x')</script>" in alice.inner_text("#record-title")
+    press(alice, "4")
+    press(alice, "m")
+    assert current_record(alice) == seed.queued[3]
+    assert "Done by you: 3" in alice.inner_text(".progress")
+    # undo the last one (maybe on record 2): it comes back
+    press(alice, "u")
+    assert "Undone: maybe" in alice.inner_text(".flash")
+    assert current_record(alice) == seed.queued[2]
+    assert "Done by you: 2" in alice.inner_text(".progress")
+    # note via keyboard: n focuses the note, Escape leaves it, then exclude with reason 1
+    alice.keyboard.press("n")
+    alice.keyboard.type("no disc herniation")
+    alice.keyboard.press("Escape")
+    press(alice, "1")
+    # Bob screens record 0 the other way: a conflict
+    bob = sign_in(browser, base, "bob")
+    assert current_record(bob) == seed.queued[0]
+    press(bob, "2")
+    # the admin resolves it on the conflicts page
+    admin = sign_in(browser, base, "admin")
+    admin.goto(f"{base}/reviews/ldh_resorption/conflicts")
+    conflict = admin.locator(f"article.conflict[data-review-record='{seed.queued[0]}']")
+    assert "Alice: include" in conflict.inner_text() and "Bob: exclude" in conflict.inner_text()
+    admin.screenshot(path=str(ARTIFACTS / "web-conflicts.png"), full_page=True)
+    with admin.expect_navigation():
+        conflict.locator("button.include").click()
+    assert f"Resolved record {seed.queued[0]}: include" in admin.inner_text(".flash")
+    assert admin.locator(f"article.conflict[data-review-record='{seed.queued[0]}']").count() == 0
+    # confirm an extraction and see the pooled estimate on the dashboard change
+    admin.goto(f"{base}/reviews/ldh_resorption")
+    before = admin.inner_text("#pooled")
+    assert "k = 3" in admin.inner_text("#estimate")
+    admin.goto(f"{base}/reviews/ldh_resorption/studies/{seed.included_study}/extraction")
+    assert admin.input_value("#in-n_total") == "80"
+    assert admin.locator("mark.evidence").count() >= 1
+    admin.fill("#in-n_resorbed", "95")
+    with admin.expect_navigation():
+        admin.click("#confirm")
+    assert "95 is more than the total (80)" in admin.inner_text("#field-n_resorbed")
+    admin.fill("#in-n_resorbed", "20")
+    admin.select_option("#in-design", "Prospective")
+    with admin.expect_navigation():
+        admin.click("#confirm")
+    assert "Pooled estimate now" in admin.inner_text(".flash")
+    admin.screenshot(path=str(ARTIFACTS / "web-extraction.png"), full_page=True)
+    admin.goto(f"{base}/reviews/ldh_resorption")
+    after = admin.inner_text("#pooled")
+    assert "k = 4" in admin.inner_text("#estimate")
+    assert after != before and float(after.rstrip("%")) < float(before.rstrip("%"))
+    admin.wait_for_selector("img.plot")
+    admin.screenshot(path=str(ARTIFACTS / "web-dashboard.png"), full_page=True)
+    for name in ("web-queue.png", "web-conflicts.png", "web-extraction.png", "web-dashboard.png"):
+        assert (ARTIFACTS / name).stat().st_size > 10_000
