@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Modules that add commands; each defines register(app: typer.Typer) -> None.
-_COMMAND_MODULES: tuple[str, ...] = ("harvest", "workers", "extraction")
+_COMMAND_MODULES: tuple[str, ...] = ("harvest", "workers", "extraction", "meta")
 
 
 def _register_all() -> None:
