@@ -1,0 +1,59 @@
+"""Celery configuration, CLI refusals without Redis, stable digest emails (no services needed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+from db.models import OutboxEmail
+from services.digest import build_message, message_id
+from services.settings import Settings
+from workers.celery_app import make_celery
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_late_acks_json_and_time_limit_below_visibility_timeout() -> None:
+    conf = make_celery(Settings(redis_url="redis://x:6379/0", celery_visibility_timeout=600)).conf
+    assert conf.task_acks_late is True and conf.task_reject_on_worker_lost is True
+    assert conf.task_serializer == "json" and conf.accept_content == ["json"]
+    assert conf.broker_transport_options["visibility_timeout"] == 600
+    assert conf.task_time_limit < 600 and conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.beat_scheduler == "workers.schedule:ProtocolScheduler"
+
+
+def test_every_pipeline_task_is_registered() -> None:
+    import workers.tasks  # noqa: F401  (registers the tasks)
+    from workers.celery_app import app
+
+    names = {n for n in app.tasks if n.startswith("living_review.")}
+    assert {"living_review.start_update", "living_review.harvest", "living_review.recompute",
+            "living_review.finish_update", "living_review.scheduled_update",
+            "living_review.send_digests", "living_review.recompute_after_confirmations"} <= names
+
+
+def test_worker_and_beat_say_they_need_redis(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDIS_URL": "",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
+    for command in ("worker", "beat"):
+        done = subprocess.run([sys.executable, "-m", "services.cli", command], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1
+        assert done.stderr.startswith("error: REDIS_URL is not set: workers and beat need")
+
+
+def test_message_is_byte_identical_when_built_again() -> None:
+    mid = message_id("ldh", 12, "Ana@Example.org", "example.org")
+    assert mid == message_id("ldh", 12, "ana@example.org ", "example.org")
+    assert mid != message_id("ldh", 13, "ana@example.org", "example.org")
+    row = OutboxEmail(recipient="ana@example.org", subject="s → t", message_id=mid,
+                      body_text="text", body_html="<p>html <img src='cid:f@x'></p>",
+                      attachments=[{"cid": "f@x", "filename": "forest.png", "mime": "image/png",
+                                    "data_b64": "iVBORw0KGgo="}],
+                      created_at=dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
+    first = build_message(row, "lr <d@example.org>").as_bytes()
+    assert first == build_message(row, "lr <d@example.org>").as_bytes()
+    assert b"Message-ID: " + mid.encode() in first and b"Content-ID: <f@x>" in first
