@@ -10,7 +10,6 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.migrate import NotMigratedError, require_migrated
 from db.session import make_engine, make_sessionmaker
 from services.cli.errors import CliError
 from services.protocol import Protocol, ProtocolError, load_protocol
@@ -28,6 +27,8 @@ class Context:
     def sessions(self, *, migrated: bool = True) -> sessionmaker[Session]:
         """A sessionmaker; by default refuses a database that is not migrated to head."""
         if migrated:
+            from db.migrate import NotMigratedError, require_migrated  # alembic: slow to import
+
             try:
                 require_migrated(self.engine)
             except NotMigratedError as exc:

@@ -10,16 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from db.migrate import upgrade
-from services.baseline import BaselineError, import_baseline
 from services.cli.context import Context, context
 from services.cli.errors import CliError
-from services.pipeline import PipelineOptions, run_update
-from services.pubmed.errors import PubMedError
-from services.pubmed.replay import FaultSpecError, ReplayServer, SnapshotError
-from services.reviews import ensure_review
-from services.status import all_status, list_runs
-from services.update import UpdateError
 
 ReviewOpt = Annotated[
     str, typer.Option("--review", "-r", help="Review folder name under reviews/.")
@@ -50,6 +42,10 @@ def snapshot_dir(ctx: Context, slug: str, snapshot: str) -> Path:
 
 def init(review: ReviewOpt = "ldh_resorption") -> None:
     """Migrate the database, load the review's protocol and import its baseline studies."""
+    from db.migrate import upgrade
+    from services.baseline import BaselineError, import_baseline
+    from services.reviews import ensure_review
+
     ctx = context()
     protocol = ctx.protocol(review)
     upgrade(ctx.engine)
@@ -85,6 +81,11 @@ def update(
     as_json: JsonOpt = False,
 ) -> None:
     """Run one full update of a review: harvest, pre-screen, propose, recompute, digest."""
+    from services.pipeline import PipelineOptions, run_update
+    from services.pubmed.errors import PubMedError
+    from services.pubmed.replay import FaultSpecError, ReplayServer, SnapshotError
+    from services.update import UpdateError
+
     ctx = context()
     protocol = ctx.protocol(review)
     factory = ctx.sessions()
@@ -120,6 +121,8 @@ def update(
 
 def status(as_json: JsonOpt = False) -> None:
     """Where each review stands: records by state, included studies, the last run."""
+    from services.status import all_status
+
     factory = context().sessions()
     with factory() as session:
         data = all_status(session)
@@ -144,6 +147,8 @@ def runs(
     review: Annotated[str | None, typer.Option("--review", "-r")] = None, as_json: JsonOpt = False
 ) -> None:
     """Past update runs, newest first."""
+    from services.status import list_runs
+
     factory = context().sessions()
     with factory() as session:
         data = list_runs(session, review)
@@ -167,6 +172,8 @@ def replay_server(
     review: ReviewOpt = "ldh_resorption",
 ) -> None:
     """Serve E-utilities (esearch, efetch) from a folder of PubMed XML until interrupted."""
+    from services.pubmed.replay import FaultSpecError, ReplayServer, SnapshotError
+
     ctx = context()
     try:
         server = ReplayServer(snapshot_dir(ctx, review, snapshot), port=port, faults=fault)
