@@ -31,6 +31,8 @@ class PipelineOptions:
     client: ClientConfig
     rate_limit: float
     redis_url: str | None = None
+    base_url: str = ""
+    mail_domain: str = "living-review.local"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
@@ -47,7 +49,15 @@ class PipelineOptions:
             esearch_cap=settings.entrez_esearch_cap,
             dtd_cache=Path(settings.data_dir) / "entrez-dtd",
         )
-        return cls(client=config, rate_limit=settings.rate_limit, redis_url=settings.redis_url)
+        from services.digest.outbox import mail_domain_of
+
+        return cls(
+            client=config,
+            rate_limit=settings.rate_limit,
+            redis_url=settings.redis_url,
+            base_url=settings.base_url,
+            mail_domain=mail_domain_of(settings.mail_from),
+        )
 
     def with_base_url(self, url: str) -> PipelineOptions:
         return dataclasses.replace(self, client=dataclasses.replace(self.client, base_url=url))
@@ -75,5 +85,9 @@ def run_update(
     client = options.make_client()
     summaries: dict[str, Any] = {}
     steps.harvest(factory, run_id, client, progress)
+    summaries["propose"] = steps.propose(factory, run_id)
+    summaries["recompute"] = steps.recompute(
+        factory, run_id, base_url=options.base_url, mail_domain=options.mail_domain
+    )
     run = steps.finish(factory, run_id)
     return steps.result_of(run, protocol.slug, summaries)

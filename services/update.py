@@ -245,3 +245,60 @@ def result_of(run: SearchRun, slug: str, steps: dict[str, Any] | None = None) ->
         steps=steps or {},
         error=run.error,
     )
+
+
+def propose(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
+    """Propose extractions for the review's included records that have none yet; idempotent."""
+    from services.extraction.schema import schema_from_mapping
+    from services.extraction.store import propose_included
+
+    with factory.begin() as session:
+        run = session.get_one(SearchRun, run_id)
+        review = session.get_one(Review, run.review_id)
+        section = dict(review.protocol.get("extraction") or {})
+        proposed = propose_included(
+            session=session, review_id=review.id, schema=schema_from_mapping(section)
+        )
+    return {"proposed": proposed}
+
+
+def recompute(
+    factory: sessionmaker[Session],
+    run_id: int,
+    *,
+    base_url: str = "",
+    mail_domain: str = "living-review.local",
+) -> dict[str, Any]:
+    """Snapshot the pooled estimate for the run and queue its digest; once per run.
+
+    The digest rows are written in the same transaction as the snapshot (transactional outbox).
+    """
+    from db.models import EstimateSnapshot
+    from services.digest.estimates import recompute_and_queue
+
+    with factory.begin() as session:
+        run = session.get_one(SearchRun, run_id)
+        snapshot = session.scalars(
+            select(EstimateSnapshot).where(
+                EstimateSnapshot.search_run_id == run_id, EstimateSnapshot.trigger == "update"
+            )
+        ).first()
+        queued = 0
+        if snapshot is None:
+            snapshot, rows = recompute_and_queue(
+                session,
+                session.get_one(Review, run.review_id),
+                trigger="update",
+                search_run_id=run_id,
+                base_url=base_url,
+                mail_domain=mail_domain,
+            )
+            queued = len(rows)
+        return {
+            "snapshot": snapshot.id,
+            "k": snapshot.k,
+            "estimate": snapshot.estimate,
+            "ci": [snapshot.ci_low, snapshot.ci_high],
+            "digests_queued": queued,
+            "changed": bool((snapshot.changes or {}).get("notify")),
+        }

@@ -42,8 +42,12 @@ def snapshot_dir(ctx: Context, slug: str, snapshot: str) -> Path:
 
 def init(review: ReviewOpt = "ldh_resorption") -> None:
     """Migrate the database, load the review's protocol and import its baseline studies."""
+    from sqlalchemy import select
+
     from db.migrate import upgrade
+    from db.models import EstimateSnapshot
     from services.baseline import BaselineError, import_baseline
+    from services.digest.estimates import recompute_and_queue
     from services.reviews import ensure_review
 
     ctx = context()
@@ -54,6 +58,9 @@ def init(review: ReviewOpt = "ldh_resorption") -> None:
         with factory.begin() as session:
             row = ensure_review(session, protocol)
             counts = import_baseline(session, row, ctx.review_dir(review) / "baseline")
+            if not session.scalar(select(EstimateSnapshot.id).where(EstimateSnapshot.review_id == row.id)):
+                # the baseline's estimate: what later updates are compared with; no email for it
+                recompute_and_queue(session, row, trigger="init", notify=False)
     except BaselineError as exc:
         raise CliError(str(exc)) from exc
     typer.echo(

@@ -41,8 +41,12 @@ def recompute_and_queue(
     search_run_id: int | None = None,
     base_url: str = "",
     mail_domain: str = "living-review.local",
+    notify: bool = True,
 ) -> tuple[EstimateSnapshot, list[OutboxEmail]]:
-    """Add a snapshot of the current estimate and, if it changed enough, its digest rows."""
+    """Add a snapshot of the current estimate and, if it changed enough, its digest rows.
+
+    ``notify=False`` (the baseline snapshot taken by ``init``) writes no digest.
+    """
     protocol = Protocol.model_validate(review.protocol)
     outcome = protocol.outcome
     snapshot, changes, _ = record_snapshot(
@@ -54,6 +58,8 @@ def recompute_and_queue(
         events_field=outcome.events_field, total_field=outcome.total_field,
     )
     changes_dict: dict[str, Any] = changes.to_dict()
+    if not notify:
+        return snapshot, []
     rows = queue_digest(session, review, snapshot, changes_dict, base_url=base_url,
                         mail_domain=mail_domain)
     return snapshot, rows
