@@ -85,6 +85,7 @@ def run_update(
     client = options.make_client()
     summaries: dict[str, Any] = {}
     steps.harvest(factory, run_id, client, progress)
+    summaries["prescreen"] = steps.prescreen(factory, run_id)
     summaries["propose"] = steps.propose(factory, run_id)
     summaries["recompute"] = steps.recompute(
         factory, run_id, base_url=options.base_url, mail_domain=options.mail_domain

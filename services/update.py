@@ -302,3 +302,15 @@ def recompute(
             "digests_queued": queued,
             "changed": bool((snapshot.changes or {}).get("notify")),
         }
+
+
+def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> dict[str, Any]:
+    """Rules, then the model (or the cold-start ranking), for every new record; idempotent."""
+    from services.prescreen import prescreen_new
+
+    with factory.begin() as session:
+        run = session.get_one(SearchRun, run_id)
+        review = session.get_one(Review, run.review_id)
+        summary = prescreen_new(session, review_id=review.id, protocol=review.protocol, seed=seed)
+        run.stats = {**(run.stats or {}), "prescreen": summary.to_dict()}
+        return summary.to_dict()
