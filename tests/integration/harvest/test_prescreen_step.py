@@ -31,9 +31,9 @@ def test_rules_then_cold_start_then_a_model(session_factory, demo_snapshot) -> N
         assert links[99000105].state == "auto_excluded" and "ger" in (links[99000105].reason or "")
         assert links[99000110].state == "queued" and "no_abstract" in links[99000110].flags
         assert first.steps["prescreen"]["mode"] == "cold_start"
-        queued = sorted((l for l in links.values() if l.state == "queued"), key=lambda l: -l.priority)
         # the prospective resorption cohort outranks the discectomy trial
-        pmids = [next(p for p, x in links.items() if x.id == l.id) for l in queued]
+        pmids = sorted((p for p, x in links.items() if x.state == "queued"),
+                       key=lambda p: -links[p].priority)
         assert pmids.index(99000101) < pmids.index(99000107)
         with session_factory.begin() as session:
             for pmid in (99000107, 99000109):  # a reviewer excludes two records
