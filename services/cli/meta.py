@@ -26,6 +26,7 @@ from services.meta_analysis.errors import MetaAnalysisError
 from services.meta_analysis.plots import cumulative_plot, forest_plot
 from services.meta_analysis.snapshots import Thresholds
 from services.meta_analysis.studies import Study, read_studies_csv
+from services.protocol import Protocol
 
 ReviewOpt = Annotated[str, typer.Option("--review", "-r", help="Review folder under reviews/.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (documented keys).")]
@@ -187,7 +188,7 @@ def estimates(
         )
 
 
-def _save(ctx, review: str, protocol, options) -> dict:  # type: ignore[no-untyped-def]
+def _save(ctx: Context, review: str, protocol: Protocol, options: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy import select
 
     from db.models import Review

@@ -56,8 +56,8 @@ def pool_studies(studies: Sequence[Study], **options: Any) -> PoolResult:
     totals = [s.total for s in studies]
     labels = [s.label for s in studies]
     if str(options.get("method", "REML")).upper() == "GLMM":
-        return pool_glmm(events, totals, labels=labels, level=options.get("level", 0.95))  # type: ignore[arg-type]
-    return pool(events, totals, labels=labels, **options)  # type: ignore[arg-type]
+        return pool_glmm(events, totals, labels=labels, level=options.get("level", 0.95))
+    return pool(events, totals, labels=labels, **options)
 
 
 def analyse(

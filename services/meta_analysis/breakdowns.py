@@ -56,7 +56,7 @@ class SubgroupResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (group results without their study rows)."""
-        return _finite(
+        data: dict[str, Any] = _finite(
             {
                 "by": self.by,
                 "q_between": self.q_between,
@@ -66,11 +66,12 @@ class SubgroupResult:
                 "groups": {g: r.to_dict(with_studies=False) for g, r in self.groups.items()},
             }
         )
+        return data
 
 
 def _arrays(studies: Sequence[Study]) -> tuple[list[str], FloatArray, FloatArray]:
     labels = [s.label for s in studies]
-    x, n = check_counts([s.events for s in studies], [s.total for s in studies], labels)  # type: ignore[misc]
+    x, n = check_counts([s.events for s in studies], [s.total for s in studies], labels)
     return labels, x, n
 
 
@@ -87,13 +88,13 @@ def subgroups(studies: Sequence[Study], by: str, **options: Any) -> SubgroupResu
         ]
         groups[name] = pool(
             [s.events for s in members],
-            [s.total for s in members],  # type: ignore[misc]
+            [s.total for s in members],
             labels=[s.label for s in members],
             **options,
         )
     overall = pool(
         [s.events for s in studies],
-        [s.total for s in studies],  # type: ignore[misc]
+        [s.total for s in studies],
         labels=[s.label for s in studies],
         **options,
     )

@@ -11,14 +11,14 @@ from τ² and the typical within-study variance of the (corrected) logits, as me
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from scipy import optimize, special, stats
 
 from services.meta_analysis.estimators import FloatArray, fit_rows
 from services.meta_analysis.pooling import _labels, _study_rows, check_counts, correction_notes
-from services.meta_analysis.results import PoolResult
+from services.meta_analysis.results import BaseFields, PoolResult
 from services.meta_analysis.transforms import back_transform, effect_sizes
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
@@ -73,11 +73,15 @@ def _fit(x: FloatArray, n: FloatArray) -> tuple[float, float, float]:
     return beta, tau, _beta_se(objective, beta, tau)
 
 
-def _beta_se(objective, beta: float, tau: float) -> float:  # type: ignore[no-untyped-def]
+def _beta_se(objective: Callable[[FloatArray], float], beta: float, tau: float) -> float:
     """Standard error of β from a central-difference Hessian of −log L over (β, τ)."""
     h = 1e-4
     if tau < 10 * h:
-        d2 = objective([beta + h, tau]) - 2 * objective([beta, tau]) + objective([beta - h, tau])
+        d2 = (
+            objective(np.array([beta + h, tau]))
+            - 2 * objective(np.array([beta, tau]))
+            + objective(np.array([beta - h, tau]))
+        )
         return math.sqrt(h * h / d2)
     par = np.array([beta, tau])
     hess = np.zeros((2, 2))
@@ -102,8 +106,8 @@ def _lrt_q(x: FloatArray, n: FloatArray) -> float:
 
 
 def pool_glmm(
-    events: Sequence[float],
-    totals: Sequence[float],
+    events: Sequence[float | None],
+    totals: Sequence[float | None],
     *,
     labels: Sequence[str] | None = None,
     level: float = 0.95,
@@ -116,7 +120,7 @@ def pool_glmm(
     x, n = check_counts(events, totals, names)
     es = effect_sizes(x, n, "logit")
     k = int(x.size)
-    base = {
+    base: BaseFields = {
         "k": k,
         "transform": "logit",
         "method": "GLMM",
@@ -182,5 +186,5 @@ def pool_glmm(
         h2=(tau2 + s2) / s2,
         notes=tuple(notes),
         studies=rows,
-        **base,  # type: ignore[arg-type]
+        **base,
     )

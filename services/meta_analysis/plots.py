@@ -34,7 +34,7 @@ class _Line:
 
     cells: tuple[str, str, str, str, str]
     kind: str  # study | diamond | header | note | pi | blank
-    point: tuple[float, float, float] | None = None
+    point: tuple[float | None, float | None, float | None] | None = None
     weight: float | None = None
     bold: bool = False
 
@@ -103,7 +103,7 @@ def _block(result: PoolResult, name: str) -> list[_Line]:
                 "pi",
                 (result.estimate, result.pi_low, result.pi_high),
             )
-        )  # type: ignore[arg-type]
+        )
     lines.append(_Line((_het(result), "", "", "", ""), "note"))
     return lines
 
@@ -132,11 +132,21 @@ def _layout(
     return lines
 
 
+def _complete(
+    point: tuple[float | None, float | None, float | None] | None,
+) -> tuple[float, float, float] | None:
+    """The point with all three values, or None when any is missing."""
+    if point is None or point[0] is None or point[1] is None or point[2] is None:
+        return None
+    return point[0], point[1], point[2]
+
+
 def _draw_rows(ax: Axes, lines: Sequence[_Line], max_weight: float) -> None:
     for y, line in enumerate(lines):
-        if line.point is None:
+        point = _complete(line.point)
+        if point is None:
             continue
-        est, low, high = line.point
+        est, low, high = point
         if line.kind == "study":
             ax.plot([low, high], [y, y], color=_INK, lw=0.9, solid_capstyle="butt")
             size = 3 + 9 * ((line.weight or max_weight * 0.3) / max_weight) ** 0.5
@@ -194,10 +204,10 @@ def forest_plot(
         right_ax.text(0.03, y, line.cells[3], ha="left", va="center", fontsize=9, fontweight=weight)
         right_ax.text(0.97, y, line.cells[4], ha="right", va="center", fontsize=9)
     _draw_rows(plot_ax, lines, max(weights) if weights else 1.0)
-    if result.pooled:
+    if result.pooled and result.estimate is not None:
         last = max(y for y, line in enumerate(lines) if line.kind == "diamond")
         plot_ax.vlines(result.estimate, -0.5, last + 0.5, color=_BLUE, lw=0.8, ls=(0, (4, 3)))
-    _finish(fig, plot_ax, title)
+    _finish(text_ax, plot_ax, title)
     return _save(fig, out)
 
 
@@ -214,7 +224,7 @@ def cumulative_plot(rows: Sequence[BreakdownRow], out: Path, *, title: str | Non
             ),
             "study" if r.estimate is None else "cumul",
             None if r.estimate is None else (r.estimate, r.ci_low, r.ci_high),
-        )  # type: ignore[arg-type]
+        )
         for r in rows
     ]
     fig = _figure(len(lines))
@@ -228,28 +238,29 @@ def cumulative_plot(rows: Sequence[BreakdownRow], out: Path, *, title: str | Non
         text_ax.text(0.98, y, line.cells[2], ha="right", va="center", fontsize=9)
         right_ax.text(0.03, y, line.cells[3], ha="left", va="center", fontsize=9)
         right_ax.text(0.97, y, line.cells[4], ha="right", va="center", fontsize=9)
-        if line.point is not None:
-            est, low, high = line.point
+        point = _complete(line.point)
+        if point is not None:
+            est, low, high = point
             plot_ax.plot([low, high], [y, y], color=_INK, lw=0.9)
             plot_ax.plot([est], [y], marker="o", ms=4.5, color=_BLUE)
-    pooled = [line.point[0] for line in lines if line.point is not None]
+    pooled = [p[0] for p in (_complete(line.point) for line in lines) if p is not None]
     if pooled:
         plot_ax.axvline(pooled[-1], color=_BLUE, lw=0.8, ls=(0, (4, 3)))
-    _finish(fig, plot_ax, title)
+    _finish(text_ax, plot_ax, title)
     return _save(fig, out)
 
 
 def _figure(n_lines: int) -> Figure:
-    return plt.figure(figsize=(11.5, 1.1 + _ROW_INCH * (n_lines + 2)), dpi=150)
+    return plt.figure(figsize=(11.5, 1.1 + _ROW_INCH * (n_lines + 3)), dpi=150)
 
 
 def _axes(fig: Figure, n_lines: int) -> tuple[Axes, Axes, Axes]:
-    height = _ROW_INCH * (n_lines + 2) / fig.get_figheight()
+    height = _ROW_INCH * (n_lines + 3) / fig.get_figheight()
     bottom = 0.75 / fig.get_figheight()
     text_ax = fig.add_axes((0.01, bottom, 0.40, height))
     plot_ax = fig.add_axes((0.42, bottom, 0.30, height), sharey=text_ax)
     right_ax = fig.add_axes((0.73, bottom, 0.26, height), sharey=text_ax)
-    text_ax.set_ylim(n_lines - 0.5, -1.5)
+    text_ax.set_ylim(n_lines - 0.5, -2.5)
     for ax in (text_ax, right_ax):
         ax.set_xlim(0, 1)
         ax.axis("off")
@@ -269,7 +280,7 @@ def _headers(
     right_ax.text(0.97, -1.1, right[1], ha="right", va="center", fontsize=9, fontweight="bold")
 
 
-def _finish(fig: Figure, plot_ax: Axes, title: str | None) -> None:
+def _finish(text_ax: Axes, plot_ax: Axes, title: str | None) -> None:
     plot_ax.set_xlim(0, 1)
     plot_ax.patch.set_alpha(0.0)  # notes in the left column may run under the plot column
     plot_ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0], ["0", "20", "40", "60", "80", "100"])
@@ -279,7 +290,9 @@ def _finish(fig: Figure, plot_ax: Axes, title: str | None) -> None:
     for side in ("left", "right", "top"):
         plot_ax.spines[side].set_visible(False)
     if title:
-        fig.suptitle(title, x=0.01, ha="left", fontsize=11, fontweight="bold")
+        text_ax.text(
+            0.0, -2.2, title, ha="left", va="center", fontsize=11, fontweight="bold", clip_on=False
+        )
 
 
 def _save(fig: Figure, out: Path) -> Path:

@@ -18,8 +18,13 @@ from scipy import special, stats
 
 from services.meta_analysis.errors import InvalidStudyData, UnknownOption
 from services.meta_analysis.estimators import FloatArray, RowFits, fit_rows, normalise_method
-from services.meta_analysis.results import PoolResult, StudyRow
-from services.meta_analysis.transforms import back_transform, effect_sizes, normalise_transform
+from services.meta_analysis.results import BaseFields, PoolResult, StudyRow
+from services.meta_analysis.transforms import (
+    EffectSizes,
+    back_transform,
+    effect_sizes,
+    normalise_transform,
+)
 
 logger = logging.getLogger(__name__)
 TESTS: tuple[str, ...] = ("z", "knha")
@@ -35,7 +40,7 @@ def normalise_test(name: str) -> str:
 
 
 def check_counts(
-    events: Sequence[float], totals: Sequence[float], labels: Sequence[str]
+    events: Sequence[float | None], totals: Sequence[float | None], labels: Sequence[str]
 ) -> tuple[FloatArray, FloatArray]:
     """Validate counts (finite whole numbers, 0 ≤ events ≤ total, total > 0) and return arrays.
 
@@ -113,8 +118,8 @@ def _study_rows(
 
 
 def pool(
-    events: Sequence[float],
-    totals: Sequence[float],
+    events: Sequence[float | None],
+    totals: Sequence[float | None],
     *,
     labels: Sequence[str] | None = None,
     transform: str = "logit",
@@ -134,7 +139,7 @@ def pool(
     x, n = check_counts(events, totals, names)
     es = effect_sizes(x, n, transform)
     k = int(x.size)
-    base = {
+    base: BaseFields = {
         "k": k,
         "transform": transform,
         "method": method,
@@ -175,15 +180,15 @@ def correction_notes(corrected: np.ndarray, labels: list[str], transform: str) -
 
 def _assemble(
     fit: RowFits,
-    es,
+    es: EffectSizes,
     x: FloatArray,
     n: FloatArray,
     names: list[str],
-    notes: list[str],  # type: ignore[no-untyped-def]
-    base: dict[str, object],
+    notes: list[str],
+    base: BaseFields,
 ) -> PoolResult:
-    level = float(base["level"])  # type: ignore[arg-type]
-    k = int(base["k"])  # type: ignore[call-overload]
+    level = base["level"]
+    k = base["k"]
     tau2 = float(fit.tau2[0])
     mu = float(fit.mu[0])
     if base["test"] == "knha":
@@ -247,5 +252,5 @@ def _assemble(
         h2=(tau2 + s2) / s2,
         notes=tuple(notes),
         studies=rows,
-        **base,  # type: ignore[arg-type]
+        **base,
     )

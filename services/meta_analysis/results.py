@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,18 @@ class StudyRow:
     corrected: bool
     year: int | None = None
     group: str | None = None
+
+
+class BaseFields(TypedDict):
+    """The fields every :class:`PoolResult` has, pooled or not."""
+
+    k: int
+    transform: str
+    method: str
+    test: str
+    level: float
+    events: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,8 @@ class PoolResult:
             data.pop("studies")
         data["notes"] = list(self.notes)
         data["heterogeneity_class"] = self.heterogeneity_class
-        return _finite(data)
+        clean: dict[str, Any] = _finite(data)
+        return clean
 
 
 def heterogeneity_class(i2: float | None) -> str | None:

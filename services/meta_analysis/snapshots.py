@@ -76,10 +76,15 @@ def snapshot_summary(result: PoolResult, study_ids: list[Any]) -> dict[str, Any]
 
 
 def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool | None:
-    bounds = (a.get("ci_low"), a.get("ci_high"), b.get("ci_low"), b.get("ci_high"))
-    if any(x is None for x in bounds):
+    a_low, a_high, b_low, b_high = (
+        a.get("ci_low"),
+        a.get("ci_high"),
+        b.get("ci_low"),
+        b.get("ci_high"),
+    )
+    if a_low is None or a_high is None or b_low is None or b_high is None:
         return None
-    return bool(bounds[0] <= bounds[3] and bounds[2] <= bounds[1])
+    return bool(float(a_low) <= float(b_high) and float(b_low) <= float(a_high))
 
 
 def compare(

@@ -77,12 +77,12 @@ def effect_sizes(events: FloatArray, totals: FloatArray, transform: str) -> Effe
     return EffectSizes(transform, yi, vi, corrected, np.asarray(totals, dtype=float))
 
 
-def _pft(p: FloatArray | float, n: float) -> FloatArray:
+def _pft(p: FloatArray | float, n: FloatArray | float) -> FloatArray:
     x = np.asarray(p, dtype=float) * n
     return 0.5 * (np.arcsin(np.sqrt(x / (n + 1.0))) + np.arcsin(np.sqrt((x + 1.0) / (n + 1.0))))
 
 
-def inverse_pft(values: FloatArray | float, n: float) -> FloatArray:
+def inverse_pft(values: FloatArray | float, n: FloatArray | float) -> FloatArray:
     """Invert the double arcsine for a study of size ``n`` (Miller 1978), clamped to [0, 1]."""
     t = np.asarray(values, dtype=float)
     s = np.sin(2.0 * t)
