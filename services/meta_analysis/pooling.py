@@ -211,6 +211,8 @@ def _assemble(
         ]
     )
     p = back_transform(t_vals, es.transform, n)
+    if es.transform == "PR" and (p.min() < 0 or p.max() > 1):
+        notes.append("raw proportions (PR): interval limits outside 0–1 are shown as computed")
     s2 = float(fit.s2_typical[0])
     q = float(fit.q[0])
     w_re = 1.0 / (es.vi + tau2)

@@ -82,3 +82,10 @@ def test_weights_sum_to_hundred_and_no_nan() -> None:
     assert sum(s.weight_random for s in res.studies) == pytest.approx(100.0)
     assert sum(s.weight_common for s in res.studies) == pytest.approx(100.0)
     assert all(math.isfinite(v) for v in (res.estimate, res.ci_low, res.pi_high, res.i2))
+
+
+def test_raw_proportion_limits_outside_unit_interval_are_noted() -> None:
+    res = pool([0, 1, 9], [10, 12, 10], transform="PR")
+    assert res.pi_low is not None and res.pi_low < 0
+    assert any("outside 0–1" in n for n in res.notes)
+    assert not any("outside" in n for n in pool([0, 1, 9], [10, 12, 10]).notes)
