@@ -8,14 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
-from dataclasses import dataclass
+import os
+import socket
+import tempfile
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.models import Review
 from services import update as steps
+from services.locks import ReviewBusyError, holding, make_review_lock
 from services.protocol import Protocol
 from services.pubmed.client import ClientConfig, EntrezClient
 from services.pubmed.ratelimit import make_rate_limiter
@@ -33,6 +40,10 @@ class PipelineOptions:
     redis_url: str | None = None
     base_url: str = ""
     mail_domain: str = "living-review.local"
+    lock_dir: Path = field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "living-review-locks"
+    )
+    lock_ttl: float = 3 * 3600
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
@@ -57,6 +68,11 @@ class PipelineOptions:
             redis_url=settings.redis_url,
             base_url=settings.base_url,
             mail_domain=mail_domain_of(settings.mail_from),
+            # one lock folder per database: two databases on one machine do not block each other
+            lock_dir=Path(settings.data_dir)
+            / "locks"
+            / hashlib.sha256(settings.database_url.encode()).hexdigest()[:12],
+            lock_ttl=float(settings.update_lock_ttl),
         )
 
     def with_base_url(self, url: str) -> PipelineOptions:
@@ -78,10 +94,31 @@ def run_update(
 
     PubMed failures mark the run failed (nothing of it stored) and propagate.
     """
+    with factory() as session:
+        review_id = steps.review_by_slug(session, protocol.slug).id
+    lock = make_review_lock(options.redis_url, options.lock_dir)
+    token = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    try:
+        with holding(lock, review_id, token, options.lock_ttl):
+            return _run_locked(factory, protocol, options, review_id, until, progress)
+    except ReviewBusyError as exc:
+        raise steps.UpdateInProgressError(
+            f"another update of {protocol.slug} is running ({exc.holder or 'holder unknown'}); "
+            "this one was not started"
+        ) from exc
+
+
+def _run_locked(
+    factory: sessionmaker[Session],
+    protocol: Protocol,
+    options: PipelineOptions,
+    review_id: int,
+    until: dt.date,
+    progress: steps.Progress | None,
+) -> steps.UpdateResult:
     with factory.begin() as session:
-        review = steps.review_by_slug(session, protocol.slug)
-        run = steps.start_run(session, review, protocol, until)
-        run_id = run.id
+        review = session.get_one(Review, review_id)
+        run_id = steps.start_run(session, review, protocol, until).id
     client = options.make_client()
     summaries: dict[str, Any] = {}
     steps.harvest(factory, run_id, client, progress)

@@ -98,21 +98,16 @@ def next_window(
 
 
 def start_run(session: Session, review: Review, protocol: Protocol, until: dt.date) -> SearchRun:
-    """Create the run row for the next window (status ``running``); flush, never commit."""
-    running = session.scalars(
+    """Create the run row for the next window (status ``running``); flush, never commit.
+
+    The caller holds the review's lock, so a run still marked ``running`` was interrupted (its
+    process died): it is marked failed, and its window is asked for again.
+    """
+    for other in session.scalars(
         select(SearchRun).where(SearchRun.review_id == review.id, SearchRun.status == "running")
-    ).all()
-    stale_before = utcnow() - dt.timedelta(hours=3)
-    for other in running:
-        started = (
-            other.started_at if other.started_at.tzinfo else other.started_at.replace(tzinfo=dt.UTC)
-        )
-        if started > stale_before:
-            raise UpdateInProgressError(
-                f"update run {other.id} of {review.slug} started at {started:%Y-%m-%d %H:%M} UTC "
-                "is still running; wait for it to finish"
-            )
-        other.status, other.error = "failed", "abandoned: no progress for 3 hours"
+    ):
+        other.status, other.finished_at = "failed", utcnow()
+        other.error = "interrupted: the process running it stopped before it finished"
     start, end = next_window(session, review, protocol, until)
     run = SearchRun(
         review_id=review.id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import tempfile
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -39,7 +40,8 @@ def options(url: str, *, rate: float = 0, api_key: str | None = "test-key", batc
             cap: int = 9_999, tries: int = 5, redis_url: str | None = None) -> PipelineOptions:
     config = ClientConfig(base_url=url, api_key=api_key, timeout=10, max_tries=tries,
                           backoff_base=0.01, backoff_max=0.05, batch_size=batch, esearch_cap=cap)
-    return PipelineOptions(client=config, rate_limit=rate, redis_url=redis_url)
+    return PipelineOptions(client=config, rate_limit=rate, redis_url=redis_url,
+                           lock_dir=Path(tempfile.mkdtemp(prefix="lr-locks-")))
 
 
 def update(factory: sessionmaker[Session], protocol: Protocol, opts: PipelineOptions,

@@ -118,3 +118,39 @@ def test_unreachable_entrez_fails_with_a_clear_reason(session_factory) -> None:
     with session_factory() as session:
         run = session.scalars(select(SearchRun)).one()
         assert run.status == "failed" and "127.0.0.1:9" in (run.error or "")
+
+
+def test_a_second_update_of_the_same_review_is_refused(session_factory, demo_snapshot) -> None:
+    import threading
+
+    from services.update import UpdateInProgressError
+
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol, baseline=False)
+    with ReplayServer(demo_snapshot, faults="slow=3:1") as server:
+        opts = options(server.url)
+        results: list[object] = []
+        first = threading.Thread(target=lambda: results.append(update(session_factory, protocol, opts, WEEK1_END)))
+        first.start()
+        while not server.state.log:  # the first update is waiting for its slow esearch
+            threading.Event().wait(0.05)
+        with pytest.raises(UpdateInProgressError, match="another update of ldh_resorption is running"):
+            update(session_factory, protocol, opts, WEEK1_END)
+        first.join(timeout=60)
+    assert results and results[0].status == "succeeded"  # type: ignore[attr-defined]
+    with session_factory() as session:
+        assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"]
+
+
+def test_an_interrupted_run_is_closed_and_its_window_asked_again(session_factory, demo_snapshot) -> None:
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol, baseline=False)
+    with session_factory.begin() as session:  # a process died in the middle of an update
+        session.add(SearchRun(review_id=1, status="running", query="q", window_start=dt.date(2023, 10, 1),
+                              window_end=WEEK1_END, windows=[], stats={}))
+    with ReplayServer(demo_snapshot) as server:
+        result = update(session_factory, protocol, options(server.url), WEEK1_END)
+    assert (result.status, result.window_start, result.new) == ("succeeded", "2023-10-01", 10)
+    with session_factory() as session:
+        old = session.scalars(select(SearchRun).order_by(SearchRun.id)).first()
+        assert old is not None and old.status == "failed" and "interrupted" in (old.error or "")
