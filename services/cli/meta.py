@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from services.cli.context import Context, context
 from services.cli.errors import CliError
-from services.meta_analysis.analysis import Analysis, analyse
-from services.meta_analysis.audit import Headline
-from services.meta_analysis.breakdowns import cumulative
-from services.meta_analysis.errors import MetaAnalysisError
-from services.meta_analysis.plots import cumulative_plot, forest_plot
-from services.meta_analysis.snapshots import Thresholds
-from services.meta_analysis.studies import Study, read_studies_csv
+
+if TYPE_CHECKING:
+    from services.meta_analysis.analysis import Analysis
+    from services.meta_analysis.audit import Headline
+    from services.meta_analysis.studies import Study
 from services.protocol import Protocol
 
 ReviewOpt = Annotated[str, typer.Option("--review", "-r", help="Review folder under reviews/.")]
@@ -89,6 +87,9 @@ def _options(
 
 
 def _run(studies: list[Study], **kwargs: Any) -> Analysis:
+    from services.meta_analysis.analysis import analyse
+    from services.meta_analysis.errors import MetaAnalysisError
+
     try:
         return analyse(studies, **kwargs)
     except MetaAnalysisError as exc:
@@ -104,6 +105,9 @@ def pool_csv(
     json_out: JsonOpt = False,
 ) -> None:
     """Audit and pool any CSV of studies (no database)."""
+    from services.meta_analysis.errors import MetaAnalysisError
+    from services.meta_analysis.studies import read_studies_csv
+
     if not file.is_file():
         raise CliError(f"{file} does not exist")
     try:
@@ -143,6 +147,8 @@ def _review_analysis(
 
 
 def _headline(protocol: Any) -> Headline | None:
+    from services.meta_analysis.audit import Headline
+
     raw = protocol.outcome.headline
     if not raw:
         return None
@@ -192,6 +198,7 @@ def _save(ctx: Context, review: str, protocol: Protocol, options: dict[str, Any]
     from sqlalchemy import select
 
     from db.models import Review
+    from services.meta_analysis.snapshots import Thresholds
     from services.meta_analysis.store import record_snapshot
 
     with ctx.sessions().begin() as session:
@@ -242,6 +249,9 @@ def plot(
     by: ByOpt = None,
 ) -> None:
     """Draw the review's forest plot (optionally by subgroup) or cumulative plot."""
+    from services.meta_analysis.breakdowns import cumulative
+    from services.meta_analysis.plots import cumulative_plot, forest_plot
+
     if kind not in ("forest", "cumulative"):
         raise CliError(f"plot kind must be forest or cumulative, got {kind!r}")
     if out.suffix.lower() not in (".png", ".svg"):
