@@ -1,4 +1,4 @@
-"""Text features for screening: TF-IDF word uni/bigrams plus character n-grams.
+"""Text features for screening: TF-IDF word uni/bigrams (character n-grams optional).
 
 Input is plain text (``record_text`` joins title, abstract and MeSH terms/keywords). The
 vectorizers are fitted on the texts a model is trained on (or, for queue ranking, on the whole
@@ -108,8 +108,12 @@ def _restore(params: Mapping[str, Any], terms: Sequence[str], idf: np.ndarray) -
     return vectorizer
 
 
-def fit_features(texts: Sequence[str], *, use_char: bool = True) -> FeatureSpace:
-    """Fit the word (and character) TF-IDF vectorizers on ``texts``."""
+def fit_features(texts: Sequence[str], *, use_char: bool = False) -> FeatureSpace:
+    """Fit the word (and, if asked, character) TF-IDF vectorizers on ``texts``.
+
+    Character n-grams are off by default: on this machine they made fitting ~10x and
+    refits ~8x slower for a small, noisy ranking gain (see benchmarks/results/screening.md).
+    """
     word = _vectorizer(WORD_PARAMS).fit(texts)
     char = _vectorizer(CHAR_PARAMS).fit(texts) if use_char else None
     space = FeatureSpace(word=word, char=char)

@@ -27,7 +27,7 @@ from classifiers.features import FeatureSpace, fit_features
 
 logger = logging.getLogger(__name__)
 
-ALGORITHM = "tfidf-word12-char35+linear-svm-balanced+platt"
+ALGORITHM = "tfidf-word12+linear-svm-balanced+platt"
 SVM_C = 0.1
 N_FOLDS = 5
 
