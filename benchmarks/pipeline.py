@@ -56,6 +56,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_port(port: int, timeout: float = 120) -> None:
+    """Wait until the replay server accepts connections."""
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"the replay server did not listen on {port} within {timeout:.0f} s")
+
+
 def write_reviews(folder: Path, count: int) -> list[tuple[str, dt.date, dt.date]]:
     """``count`` copies of the LDH protocol, each owning a slice of the create dates."""
     text = (ROOT / "reviews" / "ldh_resorption" / "protocol.toml").read_text()
@@ -139,11 +152,11 @@ def wait_runs(factory, count: int, timeout: float) -> list[tuple[str, int]]:  # 
     while time.monotonic() < deadline:
         with factory() as session:
             rows = session.execute(select(SearchRun.status, SearchRun.n_fetched)).all()
-        finished = [(s, n) for s, n in rows if s in ("succeeded", "failed")]
+        finished = [(s, n) for s, n in rows if s == "succeeded"]
         if len(finished) >= count:
             return finished
         time.sleep(0.5)
-    raise SystemExit(f"timed out after {timeout}s waiting for {count} runs")
+    raise SystemExit(f"timed out after {timeout}s waiting for {count} runs: {rows}")
 
 
 def main() -> None:
@@ -165,7 +178,7 @@ def main() -> None:
             [sys.executable, "-m", "services.cli", "replay-server", "--snapshot", str(snapshot),
              "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
-        time.sleep(3)
+        wait_port(port)
         url = f"http://127.0.0.1:{port}/entrez/eutils/"
         try:
             results = [run_once(args, int(n), url, work / "reviews", slices, work)

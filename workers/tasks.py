@@ -28,6 +28,7 @@ from celery import Task, chain
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, utcnow
 from services import update
@@ -156,13 +157,15 @@ def recompute(self: Task, review_id: int, run_id: int, token: str) -> None:
         done = session.scalar(select(EstimateSnapshot.id).where(
             EstimateSnapshot.search_run_id == run_id, EstimateSnapshot.trigger == "update"))
         if done is None:
-            recompute_and_queue(session, session.get_one(Review, review_id), trigger="update",
-                                search_run_id=run_id, **_mail_args())
+            _snapshot_and_digest(session, review_id, "update", run_id)
 
 
-def _mail_args() -> dict[str, str]:
+def _snapshot_and_digest(session: Session, review_id: int, trigger: str,
+                         run_id: int | None = None) -> tuple[EstimateSnapshot, list[Any]]:
     s = runtime().settings
-    return {"base_url": s.base_url, "mail_domain": mail_domain_of(s.mail_from)}
+    return recompute_and_queue(
+        session, session.get_one(Review, review_id), trigger=trigger, search_run_id=run_id,
+        base_url=s.base_url, mail_domain=mail_domain_of(s.mail_from))
 
 
 @app.task(bind=True, base=PipelineTask, name="living_review.finish_update", **RETRY)
@@ -231,9 +234,7 @@ def recompute_after_confirmations(self: Task, review_id: int) -> int | None:
         return None
     try:
         with rt.session_factory.begin() as session:
-            snapshot, rows = recompute_and_queue(
-                session, session.get_one(Review, review_id), trigger="confirmation",
-                **_mail_args())
+            snapshot, rows = _snapshot_and_digest(session, review_id, "confirmation")
             snapshot_id = snapshot.id
     finally:
         rt.lock.release(review_id, token)

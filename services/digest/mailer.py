@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import OutboxEmail, utcnow
-from services.digest.errors import MailDeliveryError
+from services.digest.errors import DigestInputError, MailDeliveryError
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ def build_message(row: OutboxEmail, mail_from: str) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(row.body_text)
     message.add_alternative(row.body_html, subtype="html")
-    html_part = message.get_payload()[1]
+    html_part = message.get_body(preferencelist=("html",))
+    if html_part is None:
+        raise DigestInputError(f"outbox {row.id}: the HTML body is missing")
     for item in row.attachments or []:
         maintype, _, subtype = item["mime"].partition("/")
         html_part.add_related(

@@ -124,3 +124,19 @@ def test_crash_after_smtp_accept_resends_the_same_message(wk_sessions, wk_pg_url
     ids = [parse(m)["Message-ID"] for m in received]
     assert ids[0] == ids[1] and ids[2] != ids[0]
     assert received[1] == first  # byte for byte the same digest, recognisable by its Message-ID
+
+
+def test_digest_preview_prints_the_next_digest_without_sending(wk_sessions, wk_pg_url) -> None:
+    make_update(wk_sessions)
+    env = dict(os.environ, DATABASE_URL=wk_pg_url)
+    shown = subprocess.run([sys.executable, "-m", "services.cli", "digest", "--preview"],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "Subject: [living-review] Spontaneous resorption of LDH: 62.0% (k=2) → 66.0% (k=3)" \
+        in shown.stdout
+    assert "  - Chiu 2025" in shown.stdout
+    with wk_sessions() as session:
+        assert session.scalars(select(OutboxEmail.status)).all() == ["pending", "pending"]
+    neither = subprocess.run([sys.executable, "-m", "services.cli", "digest"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert neither.returncode == 1 and "--preview" in neither.stderr
