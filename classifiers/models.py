@@ -84,7 +84,8 @@ def _platt(decision: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-np.clip(z, -500.0, 500.0)))
+    return out
 
 
 def cv_figures(scores: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -46,7 +46,8 @@ def dumps(model: TrainedModel) -> bytes:
     arrays = {**arrays, "coef": model.coef, "oof_scores": model.oof_scores,
               "oof_labels": model.oof_labels}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    savez: Any = np.savez_compressed  # numpy's stub types **kwds as allow_pickle
+    savez(buffer, **arrays)
     head = zlib.compress(json.dumps(header).encode("utf-8"))
     return MAGIC + struct.pack(">I", len(head)) + head + buffer.getvalue()
 
@@ -60,8 +61,9 @@ def _header(blob: bytes) -> tuple[dict[str, Any], bytes]:
         header = json.loads(zlib.decompress(blob[8 : 8 + size]))
     except (struct.error, zlib.error, ValueError) as exc:
         raise ModelFormatError(f"corrupt screening model header: {exc}") from exc
-    if header.get("format") != FORMAT_NAME:
-        raise ModelFormatError(f"not a screening model: format {header.get('format')!r}")
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        name = header.get("format") if isinstance(header, dict) else None
+        raise ModelFormatError(f"not a screening model: format {name!r}")
     if header.get("format_version") != FORMAT_VERSION:
         raise IncompatibleModelError(
             f"screening model {header.get('version')!r} has format version "

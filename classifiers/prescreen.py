@@ -76,7 +76,7 @@ def prescreen(
             below &= ~guard
         candidates = np.flatnonzero(below)
         n_audit = math.ceil(audit_fraction * candidates.size)
-        audited = rng.choice(candidates, size=n_audit, replace=False) if n_audit else []
+        audited = rng.choice(candidates, size=n_audit, replace=False)
         decisions[candidates] = AUTO_EXCLUDE
         decisions[audited] = AUDIT
     result = PrescreenResult(scores, decisions, model.version, threshold)

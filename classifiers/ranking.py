@@ -34,7 +34,8 @@ def _keyword_scores(texts: Sequence[str], keywords: Sequence[str]) -> np.ndarray
     if not patterns:
         return np.zeros(len(texts))
     hits = [[bool(p.search(t.lower())) for p in patterns] for t in texts]
-    return np.asarray(hits, dtype=np.float64).mean(axis=1)
+    scores: np.ndarray = np.asarray(hits, dtype=np.float64).mean(axis=1)
+    return scores
 
 
 def _similarity(X: sparse.csr_matrix, positives: sparse.csr_matrix) -> np.ndarray:

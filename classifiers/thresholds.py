@@ -98,17 +98,17 @@ def choose_threshold(
     needed = min_positives(recall_target, confidence)
     positives = np.sort(scores[y == 1])
     n = int(positives.size)
-    common = {"recall_target": recall_target, "confidence": confidence, "n_pos": n}
     if needed is None:
-        return ThresholdChoice(None, reason="recall target 1.0: never auto-exclude", **common)
+        return ThresholdChoice(
+            None, recall_target, confidence, n, reason="recall target 1.0: never auto-exclude"
+        )
     if n < needed:
         return ThresholdChoice(
-            None,
+            None, recall_target, confidence, n,
             reason=(
                 f"{n} included records in the training data; {needed} are needed to bound "
                 f"recall at {recall_target:g} with {confidence:.0%} confidence"
             ),
-            **common,
         )
     # bounds[k-1] is the bound when the threshold is the k-th lowest include (k-1 missed).
     found = n - np.arange(n)
@@ -116,7 +116,7 @@ def choose_threshold(
     k = int(np.flatnonzero(bounds >= recall_target).max()) + 1
     threshold = float(positives[k - 1])
     return ThresholdChoice(
-        threshold,
+        threshold, recall_target, confidence, n,
         reason=(
             f"threshold at the {k}-th lowest of {n} out-of-fold include scores: recall "
             f">= {bounds[k - 1]:.3f} with {confidence:.0%} confidence"
@@ -124,7 +124,6 @@ def choose_threshold(
         recall_lower_bound=float(bounds[k - 1]),
         oof_recall=float(np.mean(positives >= threshold)),
         oof_excluded_share=float(np.mean(scores < threshold)),
-        **common,
     )
 
 
