@@ -162,6 +162,14 @@ def api_next(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT) ->
     )
 
 
+@router.get("/api/reviews/{slug}/progress", response_model=ProgressOut, tags=["screening"])
+def api_progress(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT) -> ProgressOut:
+    """Done and left for the signed-in reviewer, and the estimated recall (the queue page
+    loads this after the record: it counts the whole queue)."""
+    p = progress(session=session, review=access.review, user=access.user, stage=stage)
+    return ProgressOut(**p.__dict__)
+
+
 @router.post(
     "/api/reviews/{slug}/decisions",
     response_model=DecisionOut,

@@ -30,6 +30,24 @@
       target.click();
     }
   });
+  // Queue page: the progress panel is filled after the record is shown (it counts the queue).
+  var panel = document.querySelector("[data-progress-url]");
+  if (panel) {
+    fetch(panel.getAttribute("data-progress-url"), {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        panel.querySelectorAll("[data-progress]").forEach(function (el) {
+          var key = el.getAttribute("data-progress"), value = data[key];
+          if (key === "estimated_recall" && value !== null) value = (100 * value).toFixed(1) + "%";
+          else if (key === "expected_relevant_left" && value !== null) value = value.toFixed(1);
+          el.textContent = value === null ? "–" : String(value);
+        });
+        var recall = document.getElementById("recall");
+        if (recall && data.estimated_recall !== null) recall.hidden = false;
+        panel.setAttribute("data-loaded", "1");
+      });
+  }
   // Extraction form: focusing a field highlights its evidence in the abstract.
   document.addEventListener("focusin", function (event) {
     var name = event.target && event.target.getAttribute && event.target.getAttribute("name");

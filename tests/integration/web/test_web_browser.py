@@ -89,6 +89,12 @@ def sign_in(browser, base: str, who: str):  # type: ignore[no-untyped-def]
     return page
 
 
+def expect(locator):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def current_record(page) -> int:  # type: ignore[no-untyped-def]
     return int(page.get_attribute("#record", "data-review-record"))
 
@@ -104,6 +110,7 @@ def test_screen_undo_resolve_confirm_in_chromium(server, browser):
     alice = sign_in(browser, base, "alice")
     assert current_record(alice) == seed.queued[0]
     assert alice.locator("#record-title mark.kw").count() >= 1
+    expect(alice.locator(".progress")).to_have_attribute("data-loaded", "1")
     alice.screenshot(path=str(ARTIFACTS / "web-queue.png"), full_page=True)
     # three records with the keyboard: include, exclude with reason 4 (Case report), maybe
     press(alice, "i")
@@ -113,12 +120,13 @@ def test_screen_undo_resolve_confirm_in_chromium(server, browser):
     press(alice, "4")
     press(alice, "m")
     assert current_record(alice) == seed.queued[3]
-    assert "Done by you: 3" in alice.inner_text(".progress")
+    expect(alice.locator("#done")).to_have_text("Done by you: 3")
     # undo the last one (maybe on record 2): it comes back
     press(alice, "u")
     assert "Undone: maybe" in alice.inner_text(".flash")
     assert current_record(alice) == seed.queued[2]
-    assert "Done by you: 2" in alice.inner_text(".progress")
+    expect(alice.locator("#done")).to_have_text("Done by you: 2")
+    expect(alice.locator("#left")).to_have_text("Left for you: 4")
     # note via keyboard: n focuses the note, Escape leaves it, then exclude with reason 1
     alice.keyboard.press("n")
     alice.keyboard.type("no disc herniation")
