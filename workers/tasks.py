@@ -134,7 +134,8 @@ def begin_update(review_id: int, token: str, until: str | None = None) -> int | 
 def pipeline(review_id: int, run_id: int, token: str) -> list[Any]:
     """The step signatures of one update, in order."""
     args = (review_id, run_id, token)
-    return [harvest.si(*args), recompute.si(*args), finish_update.si(*args)]
+    return [harvest.si(*args), prescreen.si(*args), propose.si(*args), recompute.si(*args),
+            finish_update.si(*args)]
 
 
 @app.task(bind=True, base=PipelineTask, name="living_review.harvest", **RETRY)
@@ -146,18 +147,33 @@ def harvest(self: Task, review_id: int, run_id: int, token: str) -> None:
     update.harvest(runtime().session_factory, run_id, entrez_client())
 
 
+@app.task(bind=True, base=PipelineTask, name="living_review.prescreen", **RETRY)
+def prescreen(self: Task, review_id: int, run_id: int, token: str) -> dict[str, Any] | None:
+    """Step 2: protocol rules, then the model at the recall target, for every new record."""
+    if _too_many_deliveries(self):
+        return None
+    _hold(review_id, token)
+    return update.prescreen(runtime().session_factory, run_id)
+
+
+@app.task(bind=True, base=PipelineTask, name="living_review.propose", **RETRY)
+def propose(self: Task, review_id: int, run_id: int, token: str) -> dict[str, Any] | None:
+    """Step 3: machine-proposed extractions for included records that have none yet."""
+    if _too_many_deliveries(self):
+        return None
+    _hold(review_id, token)
+    return update.propose(runtime().session_factory, run_id)
+
+
 @app.task(bind=True, base=PipelineTask, name="living_review.recompute", **RETRY)
 def recompute(self: Task, review_id: int, run_id: int, token: str) -> None:
     """Step: snapshot the pooled estimate and queue its digest, once per run."""
     if _too_many_deliveries(self):
         return
     _hold(review_id, token)
-    rt = runtime()
-    with rt.session_factory.begin() as session:
-        done = session.scalar(select(EstimateSnapshot.id).where(
-            EstimateSnapshot.search_run_id == run_id, EstimateSnapshot.trigger == "update"))
-        if done is None:
-            _snapshot_and_digest(session, review_id, "update", run_id)
+    s = runtime().settings
+    update.recompute(runtime().session_factory, run_id, base_url=s.base_url,
+                     mail_domain=mail_domain_of(s.mail_from))
 
 
 def _snapshot_and_digest(session: Session, review_id: int, trigger: str,
