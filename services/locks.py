@@ -115,7 +115,7 @@ class RedisReviewLock:
         value = self._client.get(self.key(review_id))
         if isinstance(value, bytes):
             return value.decode()
-        return value
+        return None if value is None else str(value)
 
 
 class FileReviewLock:

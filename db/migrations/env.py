@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import cast
 
 from alembic import context
 from sqlalchemy import Engine, create_engine
@@ -16,7 +17,7 @@ target_metadata = Base.metadata
 def _engine() -> Engine:
     engine = config.attributes.get("engine")
     if engine is not None:
-        return engine
+        return cast(Engine, engine)
     url = os.environ.get("DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("set DATABASE_URL to migrate from the alembic command line")

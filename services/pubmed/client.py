@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from xml.parsers.expat import ExpatError
 
 from Bio import Entrez
@@ -41,12 +41,13 @@ from services.pubmed.parse import ArticleSet, parse_article_set
 from services.pubmed.ratelimit import NoRateLimit, RateLimiter
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NCBI_PREFIX = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 _active: contextvars.ContextVar[EntrezClient | None] = contextvars.ContextVar(
     "living_review_entrez_client", default=None
 )
-_original_urlopen = Entrez.urlopen
+_original_urlopen = Entrez.urlopen  # type: ignore[attr-defined]
 
 
 def _urlopen(request: urllib.request.Request, *args: Any, **kwargs: Any) -> Any:
@@ -57,7 +58,7 @@ def _urlopen(request: urllib.request.Request, *args: Any, **kwargs: Any) -> Any:
     return client._open(request)
 
 
-Entrez.urlopen = _urlopen
+Entrez.urlopen = _urlopen  # type: ignore[attr-defined,assignment]
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ class EntrezClient:
         self._rng = rng or random.Random()
         if config.dtd_cache is not None:
             config.dtd_cache.mkdir(parents=True, exist_ok=True)
-            Entrez.local_cache = str(config.dtd_cache)
+            Entrez.local_cache = str(config.dtd_cache)  # type: ignore[assignment]
 
     # --- public API -------------------------------------------------------------------
 
@@ -117,7 +118,7 @@ class EntrezClient:
         def attempt() -> Any:
             body = self._send("esearch", db="pubmed", term=window, usehistory="y", retmax=0)
             try:
-                return Entrez.read(io.BytesIO(body), validate=False)
+                return Entrez.read(io.BytesIO(body), validate=False)  # type: ignore[no-untyped-call]
             except (CorruptedXMLError, NotXMLError, ValidationError, ExpatError) as exc:
                 raise MalformedResponseError(f"esearch returned unreadable XML: {exc}") from exc
 
@@ -171,11 +172,9 @@ class EntrezClient:
 
     def _send(self, utility: str, **params: Any) -> bytes:
         """One call through Bio.Entrez; the whole body is read here so truncation is retried."""
-        Entrez.email, Entrez.tool, Entrez.api_key = (
-            self.config.email,
-            self.config.tool,
-            self.config.api_key,
-        )
+        Entrez.email = self.config.email  # type: ignore[assignment]
+        Entrez.tool = self.config.tool
+        Entrez.api_key = self.config.api_key  # type: ignore[assignment]
         Entrez.max_tries = 1
         token = _active.set(self)
         try:
@@ -196,9 +195,11 @@ class EntrezClient:
         self.requests += 1
         return urllib.request.urlopen(request, timeout=self.config.timeout)
 
-    def _with_retries(self, what: str, call: Callable[[], Any]) -> Any:
+    def _with_retries(self, what: str, call: Callable[[], T]) -> T:
         tries = self.config.max_tries
-        for attempt in range(1, tries + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return call()
             except urllib.error.HTTPError as exc:
@@ -222,11 +223,10 @@ class EntrezClient:
             delay = self._backoff(attempt, retry_after)
             logger.warning("%s: %s; retry %d/%d in %.2fs", what, problem, attempt, tries - 1, delay)
             self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with equal jitter, never below a server's Retry-After."""
-        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
 

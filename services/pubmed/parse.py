@@ -188,10 +188,10 @@ def _authors(art: etree._Element) -> tuple[list[dict[str, str]], list[str]]:
 def _doi(article: etree._Element, art: etree._Element) -> str | None:
     for el in article.iterfind("PubmedData/ArticleIdList/ArticleId"):
         if el.get("IdType") == "doi" and el.text:
-            return el.text.strip().lower()
+            return str(el.text).strip().lower()
     for el in art.iterfind("ELocationID"):
         if el.get("EIdType") == "doi" and el.text:
-            return el.text.strip().lower()
+            return str(el.text).strip().lower()
     return None
 
 
@@ -210,7 +210,7 @@ def _pub_date(art: etree._Element) -> str | None:
         return None
     medline = pub.findtext("MedlineDate")
     if medline:
-        return medline
+        return str(medline)
     parts = [pub.findtext(tag) for tag in ("Year", "Month", "Day")]
     return " ".join(p for p in parts if p) or None
 

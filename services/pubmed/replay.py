@@ -337,7 +337,8 @@ class ReplayServer:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/entrez/eutils/"
+        name = host.decode() if isinstance(host, bytes) else host
+        return f"http://{name}:{port}/entrez/eutils/"
 
     def start(self) -> ReplayServer:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
