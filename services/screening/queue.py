@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from db.models import Review, ReviewRecord, ScreeningDecision, User
@@ -125,14 +125,6 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
         )
         or 0
     )
-    left = (
-        session.scalar(
-            select(func.count(ReviewRecord.id)).where(
-                in_review, pending_condition(user.id, stage, rules.reviewers_per_record)
-            )
-        )
-        or 0
-    )
     queued_n, scored_n, score_sum = session.execute(
         select(
             func.count(ReviewRecord.id),
@@ -140,6 +132,7 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
             func.sum(ReviewRecord.score),
         ).where(in_review, ReviewRecord.state == "queued", ReviewRecord.stage == stage)
     ).one()
+    left = queued_n - _blocked_for(session, review, user, stage, rules.reviewers_per_record)
     decided = (
         session.scalar(
             select(func.count(ReviewRecord.id)).where(
@@ -154,6 +147,30 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
         expected = float(score_sum or 0.0)
         recall = found / (found + expected) if (found + expected) > 0 else None
     return Progress(stage, done, left, queued_n, decided, recall, expected)
+
+
+def _blocked_for(session: Session, review: Review, user: User, stage: str, needed: int) -> int:
+    """Queued records at ``stage`` that ``user`` cannot take: decided by them, by enough
+    reviewers, or adjudicated. Driven by the (few) decisions, not by the whole queue."""
+    human = case((ScreeningDecision.source == "human", 1), else_=0)
+    mine = case((ScreeningDecision.user_id == user.id, 1), else_=0)
+    resolved = case((ScreeningDecision.source == "resolution", 1), else_=0)
+    rows = session.execute(
+        select(func.sum(human), func.sum(mine), func.sum(resolved))
+        .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
+        .where(
+            ReviewRecord.review_id == review.id,
+            ReviewRecord.state == "queued",
+            ReviewRecord.stage == stage,
+            active_decision(stage),
+        )
+        .group_by(ScreeningDecision.review_record_id)
+    ).all()
+    return sum(
+        1
+        for n_human, n_mine, n_resolved in rows
+        if n_mine or n_resolved or (n_human or 0) >= needed
+    )
 
 
 def _relevant_found(session: Session, review: Review, stage: str) -> int:
