@@ -1,79 +1,42 @@
 """What happens after a reviewer confirms an extraction: the pooled estimate is recomputed.
 
-:func:`on_extraction_confirmed` is the single place the web app calls. Until the update pipeline's
-``services.update.recompute`` lands it pools the current extractions itself with
-``services.meta_analysis.pool`` and stores an EstimateSnapshot (trigger ``confirmation``);
-the lead replaces its body with the pipeline's step (audit, compare, digest) later.
-Errors: ``services.meta_analysis.MetaAnalysisError`` propagates (bad counts are refused at
-confirmation, so it means stored baseline data is impossible).
+:func:`on_extraction_confirmed` is the in-process path (no worker configured): the same
+recompute as an update's (audit, pooling, snapshot, comparison with the previous snapshot, and
+the digest rows in the same transaction when the thresholds say the evidence changed). With a
+worker, the web app asks ``workers.tasks.request_recompute`` instead, which debounces bursts.
+Errors: ``services.meta_analysis.MetaAnalysisError`` propagates.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import EstimateSnapshot, Extraction, Review, Study
-from services.meta_analysis import pool
-from services.screening.rules import rules_of
+from db.models import EstimateSnapshot, Review
+from services.digest.estimates import recompute_and_queue
 
 logger = logging.getLogger(__name__)
 
 
-def on_extraction_confirmed(session: Session, review_id: int) -> EstimateSnapshot | None:
-    """Recompute the review's pooled estimate from current extractions; flush, never commit."""
+def on_extraction_confirmed(
+    session: Session,
+    review_id: int,
+    *,
+    base_url: str = "",
+    mail_domain: str = "living-review.local",
+) -> EstimateSnapshot | None:
+    """Snapshot the review's estimate after a confirmation; flush, never commit."""
     review = session.get(Review, review_id)
     if review is None:
         return None
-    rules = rules_of(review)
-    outcome = (review.protocol or {}).get("outcome") or {}
-    rows = session.execute(
-        select(Study.id, Study.label, Extraction.data)
-        .join(Extraction, Extraction.study_id == Study.id)
-        .where(
-            Study.review_id == review.id,
-            Study.status == "included",
-            Extraction.kind == "prevalence",
-            Extraction.superseded.is_(False),
-        )
-        .order_by(Study.id)
-    ).all()
-    usable = [
-        (sid, label, data)
-        for sid, label, data in rows
-        if isinstance(data.get(rules.events_field), int | float)
-        and isinstance(data.get(rules.total_field), int | float)
-        and 0 <= data[rules.events_field] <= data[rules.total_field]
-        and data[rules.total_field] > 0
-    ]
-    result = pool(
-        [d[rules.events_field] for _, _, d in usable],
-        [d[rules.total_field] for _, _, d in usable],
-        labels=[label for _, label, _ in usable],
-        transform=str(outcome.get("transform", "logit")),
-        method=str(outcome.get("method", "REML")),
-        test=str(outcome.get("test", "z")),
+    snapshot, rows = recompute_and_queue(
+        session, review, trigger="confirmation", base_url=base_url, mail_domain=mail_domain
     )
-    snapshot = EstimateSnapshot(
-        review_id=review.id,
-        trigger="confirmation",
-        outcome=str(outcome.get("name", "outcome")),
-        method=result.method,
-        transform=result.transform,
-        k=result.k,
-        study_ids=[sid for sid, _, _ in usable],
-        estimate=result.estimate,
-        ci_low=result.ci_low,
-        ci_high=result.ci_high,
-        pi_low=result.pi_low,
-        pi_high=result.pi_high,
-        tau2=result.tau2,
-        i2=result.i2,
-        result=result.to_dict(),
+    logger.info(
+        "review %s: recomputed after confirmation, k=%s, %d digest(s) queued",
+        review_id,
+        snapshot.k,
+        len(rows),
     )
-    session.add(snapshot)
-    session.flush()
-    logger.info("review %s: recomputed after confirmation, k=%s", review.id, result.k)
     return snapshot

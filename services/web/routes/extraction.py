@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Extraction, Record, Study, User
+from services.digest.outbox import mail_domain_of
 from services.meta_analysis import MetaAnalysisError
 from services.screening import InvalidInputError, confirm_extraction, on_extraction_confirmed
 from services.screening.extraction import (
@@ -31,10 +32,23 @@ logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 
-def _recompute(session: Session, review_id: int) -> str | None:
-    """Recompute in its own short transaction; a failure leaves the confirmation saved."""
+def _recompute(request: Request, session: Session, review_id: int) -> str | None:
+    """Recompute after the confirmation committed: through the worker when one is configured
+    (debounced: a burst of confirmations gives one recompute), else in its own short
+    transaction here. A failure leaves the confirmation saved."""
+    settings = request.app.state.settings
+    if settings.redis_url:
+        from workers.tasks import request_recompute
+
+        request_recompute(review_id)
+        return None
     try:
-        snapshot = on_extraction_confirmed(session, review_id)
+        snapshot = on_extraction_confirmed(
+            session,
+            review_id,
+            base_url=settings.base_url,
+            mail_domain=mail_domain_of(settings.mail_from),
+        )
         session.commit()
     except MetaAnalysisError as exc:
         session.rollback()
@@ -139,7 +153,7 @@ async def extraction_submit(
         return request.app.state.templates.TemplateResponse(
             request, "extraction.html", context, status_code=422
         )
-    estimate = _recompute(session, access.review.id)
+    estimate = _recompute(request, session, access.review.id)
     flash(
         request,
         "Extraction confirmed." + (f" Pooled estimate now {estimate}." if estimate else ""),
@@ -186,7 +200,7 @@ def api_history(study_id: int, access: Member, session: DbSession) -> list[Extra
     },
 )
 def api_confirm(
-    study_id: int, body: ExtractionIn, access: Member, session: DbSession
+    request: Request, study_id: int, body: ExtractionIn, access: Member, session: DbSession
 ) -> ExtractionOut:
     """Confirm (or correct) a study's data; the pooled estimate is recomputed after."""
     row = confirm_extraction(
@@ -199,5 +213,5 @@ def api_confirm(
     )
     session.commit()
     out = extraction_out(row)
-    _recompute(session, access.review.id)
+    _recompute(request, session, access.review.id)
     return out
