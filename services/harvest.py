@@ -185,7 +185,14 @@ def _upsert_chunk(
             counts.unchanged += 1
         out.append(Matchable(row.id, row.doi, row.title_key, row.year, row.first_author))
     if fresh:
-        ids = dict(session.execute(insert(Record).returning(Record.pmid, Record.id), fresh).all())
+        # a plain executemany, then one SELECT for the ids: several times faster on PostgreSQL
+        # than INSERT … RETURNING, which SQLAlchemy must keep in parameter order
+        session.execute(insert(Record), fresh)
+        ids = dict(
+            session.execute(
+                select(Record.pmid, Record.id).where(Record.pmid.in_([c["pmid"] for c in fresh]))
+            ).all()
+        )
         counts.new += len(fresh)
         out.extend(
             Matchable(ids[c["pmid"]], c["doi"], c["title_key"], c["year"], c["first_author"])
