@@ -2,7 +2,7 @@
 
     python benchmarks/screening.py [--dataset FILE.csv] [--mode simulate|replay|both]
                                    [--seeds 1,2,3] [--json] [--confidence 0.95]
-                                   [--asreview run|cached|off] [--reuse]
+                                   [--asreview run|cached|off] [--reuse] [--no-speed]
 
 With no ``--dataset`` every CSV in ``../shared/datasets/screening`` (relative to the repository)
 is run (skipped with a message when the folder is absent) and the table is written to
@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="ASReview columns: run missing simulations, cached only, or none")
     parser.add_argument("--reuse", action="store_true",
                         help="reuse our cached per-dataset figures (rebuild the table quickly)")
+    parser.add_argument("--no-speed", action="store_true", help="skip the 10,000-record timings")
     parser.add_argument("--table", type=Path, help=f"write the table here (full run: {TABLE})")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     report = {"datasets": results, "average": average(results), "seeds": args.seeds,
               "confidence": args.confidence,
-              "speed": speed([load_dataset(f) for f in files]),
+              "speed": {} if args.no_speed else speed([load_dataset(f) for f in files]),
               "load_average": list(os.getloadavg())}
     table = args.table or (None if args.dataset else TABLE)
     if table is not None:
