@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -170,7 +171,17 @@ class ReviewRecord(Timestamped, Base):
     __tablename__ = "review_records"
     __table_args__ = (
         UniqueConstraint("review_id", "record_id"),
-        Index("ix_review_records_queue", "review_id", "state", "priority"),
+        # The screening queue: pending records of a review at a stage in priority order
+        # (priority DESC, id), and the progress counts (score included: index-only on PostgreSQL).
+        Index(
+            "ix_review_records_pending",
+            "review_id",
+            "state",
+            "stage",
+            text("priority DESC"),
+            "id",
+            postgresql_include=["score"],
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
@@ -209,6 +220,8 @@ class ScreeningDecision(Timestamped, Base):
     model_version: Mapped[str | None] = mapped_column(String(60))
     score: Mapped[float | None] = mapped_column(Float)
     undone_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    review_record: Mapped[ReviewRecord] = relationship()
 
 
 class Extraction(Timestamped, Base):

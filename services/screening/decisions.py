@@ -10,7 +10,7 @@ gets a ConflictError. Functions take ``*, session``, flush, never commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -41,16 +41,15 @@ MAX_NOTE = 4000
 
 
 def lock_review_record(session: Session, review: Review, review_record_id: int) -> ReviewRecord:
-    """Take the write lock on a review record of ``review`` and return it fresh from the DB."""
-    touched = session.execute(
+    """Take the write lock on a review record of ``review`` and return it fresh from the DB
+    (one UPDATE ... RETURNING)."""
+    rr = session.scalars(
         update(ReviewRecord)
         .where(ReviewRecord.id == review_record_id, ReviewRecord.review_id == review.id)
         .values(updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if touched.rowcount != 1:  # type: ignore[attr-defined]
-        raise NotFoundError(f"record {review_record_id} is not in review {review.slug}")
-    rr = session.get(ReviewRecord, review_record_id, populate_existing=True)
+        .returning(ReviewRecord)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    ).first()
     if rr is None:
         raise NotFoundError(f"record {review_record_id} is not in review {review.slug}")
     return rr
@@ -111,6 +110,7 @@ def record_decision(
         raise ConflictError(f"record {rr.id} was just screened by another reviewer")
     row = ScreeningDecision(
         review_record_id=rr.id,
+        review_record=rr,
         user_id=user.id,
         stage=stage,
         decision=decision,
@@ -121,7 +121,7 @@ def record_decision(
     )
     session.add(row)
     session.flush()
-    settle(session, review, rr)
+    settle(session, review, rr, known={stage: [*active, row]})
     audit(
         session,
         review,
@@ -209,15 +209,31 @@ def outcome(decisions: Sequence[ScreeningDecision], needed: int) -> ScreeningDec
     return humans[0]
 
 
-def settle(session: Session, review: Review, rr: ReviewRecord) -> None:
-    """Derive ``rr``'s state and stage from its active decisions; create/drop its study."""
+def settle(
+    session: Session,
+    review: Review,
+    rr: ReviewRecord,
+    known: Mapping[str, Sequence[ScreeningDecision]] | None = None,
+) -> None:
+    """Derive ``rr``'s state and stage from its active decisions; create/drop its study.
+
+    ``known`` may give a stage's active decisions (oldest first) that the caller already read
+    under the record's lock, so they are not queried again.
+    """
     if rr.state not in ("queued", "included", "excluded"):
         return
+    known = known or {}
+
+    def active_at(stage: str) -> Sequence[ScreeningDecision]:
+        if stage in known:
+            return known[stage]
+        return active_decisions(session, rr.id, stage)
+
     needed = rules_of(review).reviewers_per_record
-    first = outcome(active_decisions(session, rr.id, TITLE_ABSTRACT), needed)
+    first = outcome(active_at(TITLE_ABSTRACT), needed)
     second = None
     if first is not None and first.decision != "exclude":
-        second = outcome(active_decisions(session, rr.id, FULL_TEXT), needed)
+        second = outcome(active_at(FULL_TEXT), needed)
     if first is None:
         state, stage = "queued", TITLE_ABSTRACT
     elif first.decision == "exclude":

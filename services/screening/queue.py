@@ -7,9 +7,21 @@ decided it, and no adjudication settled it. Order: classifier priority (highest 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from db.models import Review, ReviewRecord, ScreeningDecision, User
@@ -41,8 +53,13 @@ def active_decision(stage: str | ColumnElement[str]) -> ColumnElement[bool]:
     )
 
 
-def pending_condition(user_id: int, stage: str, reviewers_per_record: int) -> ColumnElement[bool]:
-    """SQL condition on ReviewRecord: pending for ``user_id`` at ``stage``."""
+def pending_condition(
+    user_id: int | ColumnElement[int],
+    stage: str | ColumnElement[str],
+    reviewers_per_record: int | ColumnElement[int],
+) -> ColumnElement[bool]:
+    """SQL condition on ReviewRecord: pending for ``user_id`` at ``stage`` (values or bound
+    parameters)."""
     mine = aliased(ScreeningDecision)
     others = aliased(ScreeningDecision)
     count_decided = (
@@ -93,19 +110,34 @@ def next_record(
 ) -> ReviewRecord | None:
     """The next record ``user`` should screen at ``stage`` (its Record loaded), or None."""
     check_stage(stage)
-    rules = rules_of(review)
-    query = (
+    params = {
+        "review_id": review.id,
+        "user_id": user.id,
+        "stage": stage,
+        "needed": rules_of(review).reviewers_per_record,
+        "skip": max(0, skip),
+    }
+    return session.scalars(_next_record_query(), params).first()
+
+
+@functools.cache
+def _next_record_query() -> Select[tuple[ReviewRecord]]:
+    """The next-record query, built once (building it costs more than running it); the review,
+    user, stage, reviewers needed and offset are bound parameters."""
+    stage = bindparam("stage", type_=String)
+    return (
         select(ReviewRecord)
         .options(joinedload(ReviewRecord.record))
         .where(
-            ReviewRecord.review_id == review.id,
-            pending_condition(user.id, stage, rules.reviewers_per_record),
+            ReviewRecord.review_id == bindparam("review_id", type_=Integer),
+            pending_condition(
+                bindparam("user_id", type_=Integer), stage, bindparam("needed", type_=Integer)
+            ),
         )
         .order_by(ReviewRecord.priority.desc(), ReviewRecord.id)
-        .offset(max(0, skip))
+        .offset(bindparam("skip", type_=Integer))
         .limit(1)
     )
-    return session.scalars(query).first()
 
 
 def progress(*, session: Session, review: Review, user: User, stage: str) -> Progress:

@@ -1,5 +1,9 @@
 """Request dependencies: database session, signed-in user, review access by role.
 
+Dependencies that do no I/O are ``async`` so that FastAPI runs them on the event loop instead of
+sending each to the thread pool; those that query run in the pool. Review access (user, review
+and role) is one query.
+
 Errors raised here (handled in :mod:`services.web.errors`): :class:`LoginRequired` (401 for the
 API, a redirect to /login for pages), :class:`AccessDenied` (403), :class:`ReviewNotFound` (404,
 also for reviews the user does not belong to, so their existence is not revealed).
@@ -7,16 +11,18 @@ also for reviews the user does not belong to, so their existence is not revealed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
-from sqlalchemy import select
+from sqlalchemy import Integer, Select, String, and_, bindparam, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from db.models import Review, User
-from services.accounts import role_in
+from db.models import Membership, Review, User
 
 
 class LoginRequired(Exception):
@@ -31,31 +37,48 @@ class ReviewNotFound(Exception):
     """No such review, or not one of the user's."""
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One session per request; the route commits what it changes, the rest is rolled back."""
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One session per request; the route commits what it changes, the rest is rolled back.
+
+    Making a session does no I/O. Closing one that still holds a connection (a rollback and the
+    return to the pool) happens in a worker thread, shielded from cancellation.
+    """
     session: Session = request.app.state.sessions()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            with anyio.CancelScope(shield=True):
+                await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
 
 
-def optional_user(request: Request, session: DbSession) -> User | None:
-    """The signed-in, active user, or None."""
+def _signed_in_id(request: Request) -> int | None:
     uid = request.session.get("uid")
-    if not isinstance(uid, int):
-        return None
-    user = session.get(User, uid)
+    return uid if isinstance(uid, int) else None
+
+
+def _active(request: Request, user: User | None) -> User | None:
+    """``user`` if it exists and is active; otherwise the stale session is cleared."""
     if user is None or not user.is_active:
         request.session.clear()
         return None
     return user
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+def optional_user(request: Request, session: DbSession) -> User | None:
+    """The signed-in, active user, or None."""
+    uid = _signed_in_id(request)
+    if uid is None:
+        return None
+    return _active(request, session.get(User, uid))
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise LoginRequired("sign in first")
     return user
@@ -77,21 +100,42 @@ class ReviewAccess:
         return self.role == "admin"
 
 
-def review_access(slug: str, user: CurrentUser, session: DbSession) -> ReviewAccess:
-    """The review ``slug`` if the user belongs to it (any role); ReviewNotFound otherwise."""
-    review = session.scalar(select(Review).where(Review.slug == slug))
-    if review is None:
-        raise ReviewNotFound(f"no review {slug!r}")
-    role = role_in(session=session, user=user, review=review)
-    if role is None:
+def review_access(slug: str, request: Request, session: DbSession) -> ReviewAccess:
+    """The review ``slug`` if the signed-in user belongs to it (any role; superusers are
+    admins, as in :func:`services.accounts.role_in`); LoginRequired without an active user,
+    ReviewNotFound otherwise. One query for the user, the review and the membership."""
+    uid = _signed_in_id(request)
+    if uid is None:
+        raise LoginRequired("sign in first")
+    row = session.execute(_access_query(), {"uid": uid, "slug": slug}).first()
+    user = _active(request, row[0] if row else None)
+    if user is None or row is None:
+        raise LoginRequired("sign in first")
+    review, member_role = row[1], row[2]
+    role = "admin" if user.is_superuser else member_role
+    if review is None or role is None:
         raise ReviewNotFound(f"no review {slug!r}")
     return ReviewAccess(review, role, user)
+
+
+@functools.cache
+def _access_query() -> Select[tuple[User, Review | None, str | None]]:
+    """The signed-in user, the review named ``slug`` and the user's role in it (built once)."""
+    return (
+        select(User, Review, Membership.role)
+        .select_from(User)
+        .outerjoin(Review, Review.slug == bindparam("slug", type_=String))
+        .outerjoin(
+            Membership, and_(Membership.user_id == User.id, Membership.review_id == Review.id)
+        )
+        .where(User.id == bindparam("uid", type_=Integer))
+    )
 
 
 Member = Annotated[ReviewAccess, Depends(review_access)]
 
 
-def admin_access(access: Member) -> ReviewAccess:
+async def admin_access(access: Member) -> ReviewAccess:
     """Like review_access, but only for the review's admins (AccessDenied for reviewers)."""
     if not access.is_admin:
         raise AccessDenied("only an admin of this review may do this")

@@ -51,14 +51,12 @@ def mark(text: str | None, spans: list[Span]) -> Markup:
     for start, end, css, field in sorted(spans):
         if start < pos:
             continue
+        attr = f' data-field="{escape(field)}"' if field else ""
         out.append(escape(text[pos:start]))
-        attr = Markup(' data-field="{}"').format(field) if field else Markup("")
-        out.append(Markup('<mark class="{}"{}>').format(css, attr))
-        out.append(escape(text[start:end]))
-        out.append(Markup("</mark>"))
+        out.append(f'<mark class="{escape(css)}"{attr}>{escape(text[start:end])}</mark>')
         pos = end
     out.append(escape(text[pos:]))
-    return Markup("").join(out)
+    return Markup("".join(out))  # every piece above is escaped or our own tag
 
 
 def highlight(text: str | None, keywords: Iterable[str]) -> Markup:

@@ -50,7 +50,7 @@ def record_out(rr: ReviewRecord) -> RecordOut:
 
 
 def decision_out(session: Session, row: ScreeningDecision) -> DecisionOut:
-    rr = session.get(ReviewRecord, row.review_record_id)
+    rr = row.review_record  # already loaded when the decision was just recorded
     if rr is None:
         raise NotFoundError(f"record {row.review_record_id} is gone")
     return DecisionOut(
@@ -84,9 +84,6 @@ def screen_page(
             "rr": rr,
             "record": rr.record if rr else None,
             "rules": rules,
-            "progress": progress(
-                session=session, review=access.review, user=access.user, stage=stage
-            ),
         },
     )
 
