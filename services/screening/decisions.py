@@ -31,6 +31,7 @@ from services.screening.queue import HUMAN_SOURCES, check_stage
 from services.screening.rules import (
     DECISIONS,
     FULL_TEXT,
+    STAGES,
     TITLE_ABSTRACT,
     author_names,
     rules_of,
@@ -101,7 +102,8 @@ def record_decision(
         raise ConflictError(
             f"record {rr.id} is no longer waiting for {stage.replace('_', '/')} screening"
         )
-    active = active_decisions(session, rr.id, stage)
+    by_stage = active_by_stage(session, rr.id)
+    active = by_stage[stage]
     if any(d.user_id == user.id and d.source == "human" for d in active):
         raise ConflictError(f"you already screened record {rr.id}: undo it to change it")
     humans = [d for d in active if d.source == "human"]
@@ -121,7 +123,8 @@ def record_decision(
     )
     session.add(row)
     session.flush()
-    settle(session, review, rr, known={stage: [*active, row]})
+    by_stage[stage] = [*active, row]
+    settle(session, review, rr, by_stage)
     audit(
         session,
         review,
@@ -192,6 +195,22 @@ def active_decisions(
     )
 
 
+def active_by_stage(session: Session, review_record_id: int) -> dict[str, list[ScreeningDecision]]:
+    """:func:`active_decisions` of every stage (each stage a key), in one query."""
+    by_stage: dict[str, list[ScreeningDecision]] = {stage: [] for stage in STAGES}
+    for row in session.scalars(
+        select(ScreeningDecision)
+        .where(
+            ScreeningDecision.review_record_id == review_record_id,
+            ScreeningDecision.source.in_(HUMAN_SOURCES),
+            ScreeningDecision.undone_at.is_(None),
+        )
+        .order_by(ScreeningDecision.id)
+    ):
+        by_stage.setdefault(row.stage, []).append(row)
+    return by_stage
+
+
 def outcome(decisions: Sequence[ScreeningDecision], needed: int) -> ScreeningDecision | None:
     """The decision that settles a stage, or None (too few decisions, or a disagreement).
 
@@ -213,27 +232,22 @@ def settle(
     session: Session,
     review: Review,
     rr: ReviewRecord,
-    known: Mapping[str, Sequence[ScreeningDecision]] | None = None,
+    decisions: Mapping[str, Sequence[ScreeningDecision]] | None = None,
 ) -> None:
     """Derive ``rr``'s state and stage from its active decisions; create/drop its study.
 
-    ``known`` may give a stage's active decisions (oldest first) that the caller already read
-    under the record's lock, so they are not queried again.
+    ``decisions``: the record's :func:`active_by_stage`, when the caller has already read them
+    under the record's lock; otherwise they are read here.
     """
     if rr.state not in ("queued", "included", "excluded"):
         return
-    known = known or {}
-
-    def active_at(stage: str) -> Sequence[ScreeningDecision]:
-        if stage in known:
-            return known[stage]
-        return active_decisions(session, rr.id, stage)
-
+    if decisions is None:
+        decisions = active_by_stage(session, rr.id)
     needed = rules_of(review).reviewers_per_record
-    first = outcome(active_at(TITLE_ABSTRACT), needed)
+    first = outcome(decisions.get(TITLE_ABSTRACT, ()), needed)
     second = None
     if first is not None and first.decision != "exclude":
-        second = outcome(active_at(FULL_TEXT), needed)
+        second = outcome(decisions.get(FULL_TEXT, ()), needed)
     if first is None:
         state, stage = "queued", TITLE_ABSTRACT
     elif first.decision == "exclude":
