@@ -58,7 +58,9 @@ def init(review: ReviewOpt = "ldh_resorption") -> None:
         with factory.begin() as session:
             row = ensure_review(session, protocol)
             counts = import_baseline(session, row, ctx.review_dir(review) / "baseline")
-            if not session.scalar(select(EstimateSnapshot.id).where(EstimateSnapshot.review_id == row.id)):
+            if not session.scalar(
+                select(EstimateSnapshot.id).where(EstimateSnapshot.review_id == row.id)
+            ):
                 # the baseline's estimate: what later updates are compared with; no email for it
                 recompute_and_queue(session, row, trigger="init", notify=False)
     except BaselineError as exc:
@@ -122,8 +124,42 @@ def update(
         f"{result.found} found, {result.new} new, {result.updated} revised, {result.linked} linked to "
         f"included studies; {result.requests} E-utilities requests"
     )
-    for name, summary in result.steps.items():
-        typer.echo(f"  {name}: {summary}")
+    for line in _step_lines(result.steps):
+        typer.echo(f"  {line}")
+
+
+def _step_lines(steps: dict[str, Any]) -> list[str]:
+    """One readable line per step of an update (the --json output keeps the raw figures)."""
+    lines = []
+    pre = steps.get("prescreen")
+    if pre:
+        rules = ", ".join(f"{k} {v}" for k, v in pre.get("by_rule", {}).items())
+        how = {
+            "cold_start": "ranked by similarity to included studies",
+            "model": f"model {pre.get('model_version')}",
+        }.get(pre.get("mode", ""), "")
+        lines.append(
+            f"prescreen: {pre['records']} new records; {pre['rule_excluded']} excluded by protocol "
+            f"rules{f' ({rules})' if rules else ''}, {pre['model_excluded']} by the model, "
+            f"{pre['queued']} queued ({pre['audit_sample']} audit sample, {pre['flagged']} flagged)"
+            + (f"; {how}" if how else "")
+            + (f" — {pre['note']}" if pre.get("note") else "")
+        )
+    if "propose" in steps:
+        lines.append(f"propose: {steps['propose']['proposed']} extraction proposals")
+    rec = steps.get("recompute")
+    if rec and rec.get("estimate") is not None:
+        low, high = rec["ci"]
+        lines.append(
+            f"recompute: pooled {100 * rec['estimate']:.1f}% [{100 * low:.1f}; {100 * high:.1f}], "
+            f"k = {rec['k']}; "
+            + (
+                f"{rec['digests_queued']} digest(s) queued"
+                if rec["digests_queued"]
+                else "no digest (no change past the protocol's thresholds)"
+            )
+        )
+    return lines
 
 
 def status(as_json: JsonOpt = False) -> None:
