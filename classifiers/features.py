@@ -1,5 +1,9 @@
 """Text features for screening: TF-IDF word uni/bigrams (character n-grams optional).
 
+Two word settings: ``WORD_PARAMS`` (English stop words, min_df 2) for the trained, persisted
+pre-screening model, and ``QUEUE_WORD_PARAMS`` (no stop-word list, min_df 1) for active-learning
+queue ranking.
+
 Input is plain text (``record_text`` joins title, abstract and MeSH terms/keywords). The
 vectorizers are fitted on the texts a model is trained on (or, for queue ranking, on the whole
 pool: the fit is unsupervised). A fitted :class:`FeatureSpace` can be rebuilt exactly from its
@@ -29,6 +33,9 @@ WORD_PARAMS: dict[str, Any] = {
     "stop_words": "english",
     "dtype": np.float32,
 }
+# Queue ranking: no stop-word list, terms seen once kept (ASReview's elas_u4 settings); chosen by
+# the fixed protocol stated in benchmarks/results/screening.md (simulation, 6 of 12 datasets).
+QUEUE_WORD_PARAMS: dict[str, Any] = {**WORD_PARAMS, "min_df": 1, "stop_words": None}
 CHAR_PARAMS: dict[str, Any] = {
     "analyzer": "char_wb",
     "ngram_range": (3, 5),
@@ -108,13 +115,18 @@ def _restore(params: Mapping[str, Any], terms: Sequence[str], idf: np.ndarray) -
     return vectorizer
 
 
-def fit_features(texts: Sequence[str], *, use_char: bool = False) -> FeatureSpace:
+def fit_features(
+    texts: Sequence[str], *, use_char: bool = False, word_params: Mapping[str, Any] = WORD_PARAMS
+) -> FeatureSpace:
     """Fit the word (and, if asked, character) TF-IDF vectorizers on ``texts``.
+
+    ``word_params`` other than ``WORD_PARAMS`` (e.g. ``QUEUE_WORD_PARAMS``) give a space for
+    in-memory use only: :meth:`FeatureSpace.from_state` rebuilds with ``WORD_PARAMS``.
 
     Character n-grams are off by default: on this machine they made fitting ~10x and
     refits ~8x slower for a small, noisy ranking gain (see benchmarks/results/screening.md).
     """
-    word = _vectorizer(WORD_PARAMS).fit(texts)
+    word = _vectorizer(word_params).fit(texts)
     char = _vectorizer(CHAR_PARAMS).fit(texts) if use_char else None
     space = FeatureSpace(word=word, char=char)
     logger.debug("feature space: %d columns from %d texts", space.n_features, len(texts))

@@ -30,11 +30,35 @@ logger = logging.getLogger(__name__)
 ALGORITHM = "tfidf-word12+linear-svm-balanced+platt"
 SVM_C = 0.1
 N_FOLDS = 5
+# Queue ranking (active learning): includes get INCLUDE_RATIO times the total weight of the
+# excludes, whatever their counts (ASReview's "balanced" sample weights, ratio 9.8), C 0.11.
+QUEUE_SVM_C = 0.11
+INCLUDE_RATIO = 9.8
 
 
 def make_classifier(seed: int = 0) -> LinearSVC:
     """The linear classifier used for training and for queue ranking."""
     return LinearSVC(C=SVM_C, class_weight="balanced", random_state=seed)
+
+
+def make_queue_classifier(seed: int = 0) -> LinearSVC:
+    """The linear classifier refitted between reviewer clicks (fit with ``include_weights``)."""
+    return LinearSVC(C=QUEUE_SVM_C, random_state=seed)
+
+
+def include_weights(labels: np.ndarray, ratio: float = INCLUDE_RATIO) -> np.ndarray:
+    """Sample weights giving the includes ``ratio`` times the excludes' total weight.
+
+    Weights are rescaled to sum to the number of records, so C keeps its meaning as the
+    labelled set grows. Both classes must be present.
+    """
+    y = np.asarray(labels)
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("include_weights needs at least one include and one exclude")
+    weights = np.where(y == 1, 1.0, n_pos / (ratio * n_neg))
+    out: np.ndarray = weights * (len(y) / weights.sum())
+    return out
 
 
 @dataclass

@@ -5,7 +5,11 @@ studies only): it scores records by TF-IDF cosine similarity to the included stu
 protocol's keywords; it never auto-excludes anything. :class:`QueueRanker` fits the features of a
 whole pool once, then each ``rank`` call refits only the linear classifier on the labelled rows,
 which is what makes a refit between two reviewer clicks possible on a 10,000-record queue.
-``rank`` falls back to the cold-start similarity while one of the two classes is missing.
+The refit is a linear SVM on TF-IDF word uni+bigrams (no stop-word list, no minimum document
+frequency) with the includes weighted to 9.8 times the excludes' total weight
+(``models.include_weights``); the settings were chosen in the simulation benchmark.
+``rank`` falls back to the cold-start similarity (on the cold-start features, fitted on first
+need) while one of the two classes is missing.
 Bad arguments raise ``ValueError`` naming the argument.
 """
 
@@ -18,8 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import sparse
 
-from classifiers.features import fit_features
-from classifiers.models import make_classifier
+from classifiers.features import QUEUE_WORD_PARAMS, fit_features
+from classifiers.models import include_weights, make_queue_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +76,15 @@ class QueueRanker:
     def __init__(self, texts: Sequence[str], *, seed: int = 0) -> None:
         """Fit the feature space on every text of the pool (labelled and pending)."""
         self.seed = seed
-        self.space = fit_features(texts)
-        self.X = self.space.transform(texts)
+        self.texts = list(texts)
+        self.space = fit_features(self.texts, word_params=QUEUE_WORD_PARAMS)
+        self.X = self.space.transform(self.texts)
+        self._cold_X: sparse.csr_matrix | None = None
+
+    def _cold_features(self) -> sparse.csr_matrix:
+        if self._cold_X is None:
+            self._cold_X = fit_features(self.texts).transform(self.texts)
+        return self._cold_X
 
     def scores(self, labelled: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray,
                ) -> np.ndarray:
@@ -83,10 +94,12 @@ class QueueRanker:
         if idx.shape != y.shape:
             raise ValueError("labelled and labels must have the same length")
         if (y == 1).any() and (y == 0).any():
-            clf = make_classifier(self.seed).fit(self.X[idx], y)
+            clf = make_queue_classifier(self.seed)
+            clf.fit(self.X[idx], y, sample_weight=include_weights(y))
             return np.asarray(clf.decision_function(self.X), dtype=np.float64)
         if (y == 1).any():
-            return _similarity(self.X, self.X[idx[y == 1]])
+            cold = self._cold_features()
+            return _similarity(cold, cold[idx[y == 1]])
         return np.zeros(self.X.shape[0])
 
     def rank(self, labelled: Sequence[int] | np.ndarray, labels: Sequence[int] | np.ndarray,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from classifier_corpus import make_corpus
 
+from classifiers.models import INCLUDE_RATIO, include_weights
 from classifiers.ranking import QueueRanker, cold_start_rank, rank_queue
 
 
@@ -52,3 +54,13 @@ def test_cold_start_keywords_alone_and_combined() -> None:
     combined = cold_start_rank(texts, ["spontaneous regression of disc herniation"], ["resor*"])
     assert combined[1] == combined.min()
     assert cold_start_rank([], ["x"], ["y"]).size == 0
+
+
+def test_include_weights_give_the_includes_the_stated_share() -> None:
+    y = np.array([1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0])
+    weights = include_weights(y)
+    assert weights.sum() == pytest.approx(12.0)
+    assert weights[y == 1].sum() / weights[y == 0].sum() == pytest.approx(INCLUDE_RATIO)
+    assert np.all(weights[y == 1] == weights[0]) and weights[0] > weights[1]
+    with pytest.raises(ValueError, match="one include and one exclude"):
+        include_weights(np.array([1, 1]))
