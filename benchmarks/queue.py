@@ -11,7 +11,8 @@ response's ``Server-Timing`` header:
 
 Usage: python benchmarks/queue.py [--records 100000] [--requests 300]
        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
-Prints p50/p95/max in milliseconds; target p95 < 50 ms for both.
+Prints p50/p95/max in milliseconds (target p95 < 50 ms for both), the SQL statements per
+request, and the load average around the measurement (the machine may be shared).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import os  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -33,7 +35,7 @@ import uuid  # noqa: E402
 
 import psycopg  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import event, insert, select  # noqa: E402
 
 from db.migrate import upgrade  # noqa: E402
 from db.models import Membership, Record, Review, ReviewRecord, User  # noqa: E402
@@ -125,13 +127,15 @@ def server_ms(response) -> float:  # type: ignore[no-untyped-def]
 def summary(name: str, values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[max(0, round(0.95 * len(ordered)) - 1)]
+    unit = "" if name.startswith("SQL") else " ms"
     return (
-        f"{name:<44} n={len(values):4d}  p50={statistics.median(values):6.1f} ms  "
-        f"p95={p95:6.1f} ms  max={max(values):6.1f} ms"
+        f"{name:<47} n={len(values):4d}  p50={statistics.median(values):6.1f}{unit}  "
+        f"p95={p95:6.1f}{unit}  max={max(values):6.1f}{unit}"
     )
 
 
 def measure(url: str, requests: int) -> None:
+    """Run the app as a server does (lifespan included) and print the figures."""
     settings = Settings(
         database_url=url,
         secret_key="benchmark-" + "z" * 30,
@@ -139,7 +143,22 @@ def measure(url: str, requests: int) -> None:
         base_url="http://testserver",
     )
     app = create_app(settings)
-    client = TestClient(app, follow_redirects=False)
+    statements = [0]
+    event.listen(
+        app.state.engine,
+        "before_cursor_execute",
+        lambda *_: statements.__setitem__(0, statements[0] + 1),
+    )
+    with TestClient(app, follow_redirects=False) as client:
+        figures = screen(client, requests, statements)
+    for name, values in figures.items():
+        print(summary(name, values))
+    app.state.engine.dispose()
+
+
+def screen(client: TestClient, requests: int, statements: list[int]) -> dict[str, list[float]]:
+    """Sign in, then ``requests`` times: the next-record page, a decision and the page it
+    redirects to (and every 10th time the progress panel). Server times in ms, by figure."""
     token = client.get("/api/session").json()["csrf_token"]
     login = client.post(
         "/api/session",
@@ -148,14 +167,18 @@ def measure(url: str, requests: int) -> None:
     )
     token = login.json()["csrf_token"]
     page_ms, post_ms, round_ms, client_ms, progress_ms = [], [], [], [], []
+    page_sql, post_sql = [], []
     for _ in range(20):  # warm-up
         client.get(f"/reviews/{SLUG}/screen")
     for i in range(requests):
+        statements[0] = 0
         page = client.get(f"/reviews/{SLUG}/screen")
+        page_sql.append(float(statements[0]))
         page_ms.append(server_ms(page))
         rr_id = page.text.split('data-review-record="')[1].split('"')[0]
         choice = "include" if i % 3 else "exclude::Off topic"
         started = time.perf_counter()
+        statements[0] = 0
         posted = client.post(
             f"/reviews/{SLUG}/screen",
             data={
@@ -166,6 +189,7 @@ def measure(url: str, requests: int) -> None:
                 "note": "",
             },
         )
+        post_sql.append(float(statements[0]))
         following = client.get(posted.headers["location"])
         client_ms.append((time.perf_counter() - started) * 1000)
         if posted.status_code != 303 or following.status_code != 200:
@@ -174,13 +198,20 @@ def measure(url: str, requests: int) -> None:
         if i % 10 == 0:
             progress_ms.append(server_ms(client.get(f"/api/reviews/{SLUG}/progress")))
         round_ms.append(server_ms(posted) + server_ms(following))
-    print(summary("next-record page (server)", page_ms))
-    print(summary("decision POST (server)", post_ms))
-    print(summary("decision round-trip POST+next page (server)", round_ms))
-    print(summary("decision round-trip (client wall, in-process)", client_ms))
-    print(summary("progress panel, fetched after the page (server)", progress_ms))
-    client.close()
-    app.state.engine.dispose()
+    return {
+        "next-record page (server)": page_ms,
+        "decision POST (server)": post_ms,
+        "decision round-trip POST+next page (server)": round_ms,
+        "decision round-trip (client wall, in-process)": client_ms,
+        "progress panel, fetched after the page (server)": progress_ms,
+        "SQL statements per next-record page": page_sql,
+        "SQL statements per decision POST": post_sql,
+    }
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load averages: the figures depend on what else the machine runs."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -201,7 +232,9 @@ def main() -> None:
             f"loaded {args.records} queued records into {name} "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        print(f"load average before measuring: {load_average()} ({os.cpu_count()} CPUs)")
         measure(url, args.requests)
+        print(f"load average after measuring: {load_average()}")
     finally:
         with psycopg.connect(args.admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

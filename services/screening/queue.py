@@ -121,7 +121,7 @@ def next_record(
 
 
 @functools.cache
-def _next_record_query() -> Select[tuple[ReviewRecord]]:
+def _next_record_query() -> Select:  # type: ignore[type-arg]
     """The next-record query, built once (building it costs more than running it); the review,
     user, stage, reviewers needed and offset are bound parameters."""
     stage = bindparam("stage", type_=String)
@@ -209,10 +209,10 @@ def _relevant_found(session: Session, review: Review, stage: str) -> int:
     """Records that passed ``stage`` (or were included)."""
     condition = ReviewRecord.state == "included"
     if stage == TITLE_ABSTRACT:
-        condition = (
-            condition
-            | and_(ReviewRecord.state == "queued", ReviewRecord.stage != TITLE_ABSTRACT)
-            | and_(ReviewRecord.state == "excluded", ReviewRecord.stage != TITLE_ABSTRACT)
+        # "a later stage" as a list of stages, so the queue index serves each branch
+        later = [s for s in STAGES if s != TITLE_ABSTRACT]
+        condition = condition | and_(
+            ReviewRecord.state.in_(("queued", "excluded")), ReviewRecord.stage.in_(later)
         )
     return (
         session.scalar(

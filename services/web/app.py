@@ -7,8 +7,11 @@ response carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue.py).
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -32,6 +35,20 @@ CSP = (
 )
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Keep full garbage collections short: what exists once the app is up (modules, routes,
+    compiled templates and queries) lives as long as the process, so it is frozen out of the
+    cyclic collector's scans (a full scan of it took ~200 ms on a busy 2-core machine);
+    unfrozen again at shutdown."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for ``settings`` (database URL, secret key, base URL)."""
     settings.check_secrets()
@@ -43,6 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -119,7 +119,7 @@ def review_access(slug: str, request: Request, session: DbSession) -> ReviewAcce
 
 
 @functools.cache
-def _access_query() -> Select[tuple[User, Review | None, str | None]]:
+def _access_query() -> Select:  # type: ignore[type-arg]
     """The signed-in user, the review named ``slug`` and the user's role in it (built once)."""
     return (
         select(User, Review, Membership.role)
