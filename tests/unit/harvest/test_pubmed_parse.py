@@ -78,3 +78,17 @@ def test_the_parser_never_loads_external_entities() -> None:
 def test_title_key_normalises() -> None:
     assert title_key("Magnetic  Resonance Imaging: in Follow-up!") == "magnetic resonance imaging in follow up"
     assert title_key("") is None
+
+
+def test_inline_markup_keeps_all_text_and_collective_authors() -> None:
+    body = (b"<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>7</PMID><Article>"
+            b"<ArticleTitle>Resorption of <i>sequestered</i> discs in  <sub>2</sub> groups</ArticleTitle>"
+            b"<AuthorList><Author><CollectiveName>LDH <b>Study</b> Group</CollectiveName></Author>"
+            b"<Author><LastName>Kim</LastName><ForeName>Min</ForeName><Initials>M</Initials>"
+            b"<AffiliationInfo><Affiliation>Seoul, Korea</Affiliation></AffiliationInfo></Author>"
+            b"</AuthorList></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>")
+    record = parse_article_set(body).records[0]
+    assert record.title == "Resorption of sequestered discs in 2 groups"
+    assert record.authors == [{"collective": "LDH Study Group"},
+                              {"last": "Kim", "fore": "Min", "initials": "M"}]
+    assert record.affiliations == ["Seoul, Korea"] and record.first_author is None
