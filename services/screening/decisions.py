@@ -17,12 +17,9 @@ from sqlalchemy.orm import Session
 
 from db.models import (
     AuditLog,
-    Extraction,
-    Record,
     Review,
     ReviewRecord,
     ScreeningDecision,
-    Study,
     User,
     utcnow,
 )
@@ -33,9 +30,9 @@ from services.screening.rules import (
     FULL_TEXT,
     STAGES,
     TITLE_ABSTRACT,
-    author_names,
     rules_of,
 )
+from services.screening.studies import drop_study, ensure_study
 
 logger = logging.getLogger(__name__)
 MAX_NOTE = 4000
@@ -257,56 +254,10 @@ def settle(
     else:
         state, stage = ("excluded" if second.decision == "exclude" else "included"), FULL_TEXT
     if state == "included":
-        _ensure_study(session, review, rr)
+        ensure_study(session, review, rr)
     else:
-        _drop_study(session, rr)
+        drop_study(session, rr)
     rr.state, rr.stage, rr.updated_at = state, stage, utcnow()
-    session.flush()
-
-
-def _ensure_study(session: Session, review: Review, rr: ReviewRecord) -> None:
-    if rr.study_id is not None:
-        return
-    record = session.get(Record, rr.record_id)
-    if record is None:
-        raise NotFoundError(f"record {rr.record_id} is missing")
-    author = record.first_author or "Anonymous"
-    study = Study(
-        review_id=review.id,
-        record_id=record.id,
-        label=f"{author} et al., {record.year or 'n.d.'}",
-        title=record.title,
-        first_author=record.first_author,
-        journal=record.journal,
-        year=record.year,
-        doi=record.doi,
-        title_key=record.title_key,
-        source="screening",
-        authors="; ".join(author_names(record.authors)),
-    )
-    session.add(study)
-    session.flush()
-    rr.study_id = study.id
-    logger.info("review %s: record pmid %s included as study %s", review.id, record.pmid, study.id)
-
-
-def _drop_study(session: Session, rr: ReviewRecord) -> None:
-    if rr.study_id is None:
-        return
-    study = session.get(Study, rr.study_id)
-    if study is None or study.source != "screening":
-        return
-    has_data = session.scalar(
-        select(func.count(Extraction.id)).where(Extraction.study_id == study.id)
-    )
-    if has_data:
-        raise ConflictError(
-            f"record {rr.id} is included with confirmed data (study {study.id}); "
-            "an admin must withdraw the study first"
-        )
-    rr.study_id = None
-    session.flush()
-    session.delete(study)
     session.flush()
 
 
