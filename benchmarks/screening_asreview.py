@@ -29,7 +29,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-# Run as a script: put the repository first and keep this folder (it has a ``queue.py``) off.
+# Run as a script: put the repository first on the path.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))

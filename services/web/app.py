@@ -2,7 +2,7 @@
 
 Sessions are Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=Lax, Secure when the
 base URL is https. Every state-changing request must carry the session's CSRF token. Every
-response carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue.py).
+response carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue_pages.py).
 """
 
 from __future__ import annotations

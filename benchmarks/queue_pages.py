@@ -9,7 +9,7 @@ response's ``Server-Timing`` header:
 - a decision round-trip: the form POST that records a decision plus the next-record page it
   redirects to.
 
-Usage: python benchmarks/queue.py [--records 100000] [--requests 300]
+Usage: python benchmarks/queue_pages.py [--records 100000] [--requests 300]
        [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 Prints p50/p95/max in milliseconds (target p95 < 50 ms for both), the SQL statements per
 request, and the load average around the measurement (the machine may be shared).
@@ -17,8 +17,7 @@ request, and the load average around the measurement (the machine may be shared)
 
 from __future__ import annotations
 
-# This file is named like the standard library's ``queue``: drop its folder from the path
-# before anything imports ``queue``, and put the project root first.
+# Run as a script: put the project root first on the path.
 import sys
 from pathlib import Path
 
