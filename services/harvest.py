@@ -287,8 +287,8 @@ def _flag_retractions(
     for row in rows:
         row.is_retracted = True
         study = index.match(row)
-        if study is None or study.status == "retracted":
-            continue
+        if study is None or study.status != "included":
+            continue  # not an included study (a cited reference), or already flagged
         study.status = "retracted"
         study.flags = [
             *study.flags,

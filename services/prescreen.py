@@ -65,14 +65,17 @@ def training_set(session: Session, review_id: int) -> tuple[list[str], list[int]
     texts: list[str] = []
     labels: list[int] = []
     rows = session.execute(
-        select(ReviewRecord.state, Record)
+        select(ReviewRecord.state, Study.status, Record)
         .join(Record, Record.id == ReviewRecord.record_id)
+        .outerjoin(Study, Study.id == ReviewRecord.study_id)
         .where(
             ReviewRecord.review_id == review_id,
             ReviewRecord.state.in_(("included", "excluded", "linked")),
         )
     ).all()
-    for state, record in rows:
+    for state, study_status, record in rows:
+        if state == "linked" and study_status != "included":
+            continue  # the same paper as a reference the review cites but did not include
         texts.append(_text(record))
         labels.append(0 if state == "excluded" else 1)
     linked_studies = {

@@ -62,3 +62,18 @@ def test_a_retraction_notice_flags_the_linked_included_study(session_factory, tm
         assert study.flags[0]["pmid"] == 99100002 and study.flags[0]["notice_pmid"] == 99100003
         assert session.scalars(select(Record).where(Record.pmid == 99100002)).one().is_retracted
         assert session.scalars(select(AuditLog).where(AuditLog.action == "study.retracted")).one()
+
+
+def test_a_retracted_background_reference_is_not_an_included_study(session_factory, tmp_path) -> None:
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)
+    # reference 2 of the seed is cited, not included; the retraction here is made up for the test
+    ref = Article(pmid=99100010, created=DAY, doi="10.1016/s0140-6736(21)00733-9", year=2021,
+                  title="Low back pain", publication_types=["Journal Article", "Retracted Publication"])
+    with ReplayServer(snapshot(tmp_path / "a", [ref])) as server:
+        update(session_factory, protocol, options(server.url), DAY)
+    with session_factory() as session:
+        study = session.scalars(select(Study).where(Study.ref_no == 2)).one()
+        assert study.status == "reference" and study.flags == []
+        link = session.scalars(select(ReviewRecord)).one()
+        assert link.state == "linked" and "retracted" in link.flags
