@@ -23,6 +23,8 @@ from db.models import (
     User,
     utcnow,
 )
+from services.extraction.schema import schema_from_mapping
+from services.extraction.store import propose_included
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
 from services.screening.queue import HUMAN_SOURCES, check_stage
 from services.screening.rules import (
@@ -259,6 +261,12 @@ def settle(
         drop_study(session, rr)
     rr.state, rr.stage, rr.updated_at = state, stage, utcnow()
     session.flush()
+    if state == "included":
+        # the extraction form opens pre-filled: propose now, not at the next update
+        schema = schema_from_mapping(dict((review.protocol or {}).get("extraction") or {}))
+        propose_included(
+            session=session, review_id=review.id, schema=schema, record_ids=[rr.record_id]
+        )
 
 
 def audit(

@@ -56,3 +56,31 @@ def test_rules_then_cold_start_then_a_model(session_factory, demo_snapshot) -> N
             if link.state == "auto_excluded" and link.rule == "model_threshold":
                 assert link.score is not None and model_row.threshold is not None
                 assert link.score < model_row.threshold
+
+
+def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(session_factory, demo_snapshot) -> None:
+    from db.models import ExtractionProposal, Review, Study, User
+    from services.screening.decisions import record_decision
+
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)
+    with ReplayServer(demo_snapshot) as server:
+        update(session_factory, protocol, options(server.url), dt.date(2024, 1, 7))
+    with session_factory.begin() as session:
+        review = session.scalars(select(Review)).one()
+        user = User(email="r@example.org", name="R", password_hash="x")
+        session.add(user)
+        session.flush()
+        link = session.scalars(select(ReviewRecord).join(Record).where(Record.pmid == 99000101)).one()
+        for stage in ("title_abstract", "full_text"):
+            record_decision(session=session, review=review, user=user, review_record_id=link.id,
+                            stage=stage, decision="include")
+    with session_factory() as session:
+        link = session.get_one(ReviewRecord, link.id)
+        assert link.state == "included"
+        assert session.get_one(Study, link.study_id).source == "screening"
+        proposal = session.scalars(select(ExtractionProposal).where(
+            ExtractionProposal.record_id == link.record_id)).one()
+        # "Of 62 patients, 41 (66.1%) showed resorption" in the demo abstract
+        assert proposal.fields["n_total"]["value"] == 62
+        assert proposal.fields["n_resorbed"]["value"] == 41
