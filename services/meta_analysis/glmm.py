@@ -17,9 +17,15 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from services.meta_analysis.estimators import FloatArray, fit_rows
-from services.meta_analysis.pooling import _labels, _study_rows, check_counts, correction_notes
+from services.meta_analysis.pooling import (
+    _labels,
+    _study_rows,
+    check_counts,
+    correction_notes,
+    summarise,
+)
 from services.meta_analysis.results import BaseFields, PoolResult
-from services.meta_analysis.transforms import back_transform, effect_sizes
+from services.meta_analysis.transforms import effect_sizes
 
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(7)
 _LOG_WEIGHTS = np.log(_WEIGHTS / math.sqrt(2.0 * math.pi)) + 0.5 * _NODES**2
@@ -140,51 +146,25 @@ def pool_glmm(
     p_fe = x.sum() / n.sum()
     mu_fe, se_fe = math.log(p_fe / (1 - p_fe)), 1.0 / math.sqrt(n.sum() * p_fe * (1 - p_fe))
     se_pi = math.sqrt(se * se + tau * tau)
-    t_vals = np.array(
-        [
-            beta,
-            beta - z * se,
-            beta + z * se,
-            beta - z * se_pi,
-            beta + z * se_pi,
-            mu_fe,
-            mu_fe - z * se_fe,
-            mu_fe + z * se_fe,
-        ]
-    )
-    p = back_transform(t_vals, "logit", n)
     w = 1.0 / es.vi
     s2 = (k - 1) * w.sum() / (w.sum() ** 2 - (w * w).sum())
-    tau2 = tau * tau
-    q = _lrt_q(x, n)
-    notes = [note for note in correction_notes(es.corrected, names, "logit")]
-    notes = [f"{note} — for the I² line only; the GLMM uses the counts" for note in notes]
-    return PoolResult(
-        pooled=True,
-        estimate=float(p[0]),
-        ci_low=float(p[1]),
-        ci_high=float(p[2]),
-        pi_low=float(p[3]),
-        pi_high=float(p[4]),
-        common_estimate=float(p[5]),
-        common_ci_low=float(p[6]),
-        common_ci_high=float(p[7]),
-        estimate_t=beta,
-        se_t=se,
-        ci_low_t=float(t_vals[1]),
-        ci_high_t=float(t_vals[2]),
-        pi_low_t=float(t_vals[3]),
-        pi_high_t=float(t_vals[4]),
-        common_estimate_t=mu_fe,
-        common_se_t=se_fe,
-        tau2=tau2,
-        tau=tau,
-        q=q,
-        q_df=k - 1,
-        q_p=float(stats.chi2.sf(q, k - 1)),
-        i2=100.0 * tau2 / (tau2 + s2),
-        h2=(tau2 + s2) / s2,
-        notes=tuple(notes),
-        studies=rows,
-        **base,
+    notes = [
+        f"{note} — for the I² line only; the GLMM uses the counts"
+        for note in correction_notes(es.corrected, names, "logit")
+    ]
+    return summarise(
+        mu=beta,
+        se=se,
+        crit=z,
+        se_pi=se_pi,
+        mu_fe=mu_fe,
+        se_fe=se_fe,
+        tau2=tau * tau,
+        s2=s2,
+        q=_lrt_q(x, n),
+        transform="logit",
+        n=n,
+        notes=notes,
+        rows=rows,
+        base=base,
     )

@@ -197,6 +197,57 @@ def _assemble(
         se, crit = float(fit.se[0]), float(stats.norm.ppf(0.5 + level / 2))
     se_pi = math.sqrt(se**2 + tau2)
     mu_fe, se_fe = float(fit.mu_fe[0]), float(fit.se_fe[0])
+    w_re = 1.0 / (es.vi + tau2)
+    w_fe = 1.0 / es.vi
+    rows = _study_rows(
+        names,
+        x,
+        n,
+        es.yi,
+        es.vi,
+        es.corrected,
+        (100 * w_re / w_re.sum(), 100 * w_fe / w_fe.sum()),
+        level,
+    )
+    return summarise(
+        mu=mu,
+        se=se,
+        crit=crit,
+        se_pi=se_pi,
+        mu_fe=mu_fe,
+        se_fe=se_fe,
+        tau2=tau2,
+        s2=float(fit.s2_typical[0]),
+        q=float(fit.q[0]),
+        transform=es.transform,
+        n=n,
+        notes=notes,
+        rows=rows,
+        base=base,
+    )
+
+
+def summarise(
+    *,
+    mu: float,
+    se: float,
+    crit: float,
+    se_pi: float,
+    mu_fe: float,
+    se_fe: float,
+    tau2: float,
+    s2: float,
+    q: float,
+    transform: str,
+    n: FloatArray,
+    notes: list[str],
+    rows: tuple[StudyRow, ...],
+    base: BaseFields,
+) -> PoolResult:
+    """The pooled result from a model's estimates on the transformed scale (shared with the
+    GLMM): CI with ``crit``, prediction interval with ``se_pi``, the common effect with z,
+    back-transformed; Q, I² and H² from τ² and the typical within-study variance ``s2``."""
+    k, level = base["k"], base["level"]
     z = float(stats.norm.ppf(0.5 + level / 2))
     t_vals = np.array(
         [
@@ -210,23 +261,9 @@ def _assemble(
             mu_fe + z * se_fe,
         ]
     )
-    p = back_transform(t_vals, es.transform, n)
-    if es.transform == "PR" and (p.min() < 0 or p.max() > 1):
+    p = back_transform(t_vals, transform, n)
+    if transform == "PR" and (p.min() < 0 or p.max() > 1):
         notes.append("raw proportions (PR): interval limits outside 0–1 are shown as computed")
-    s2 = float(fit.s2_typical[0])
-    q = float(fit.q[0])
-    w_re = 1.0 / (es.vi + tau2)
-    w_fe = 1.0 / es.vi
-    rows = _study_rows(
-        names,
-        x,
-        n,
-        es.yi,
-        es.vi,
-        es.corrected,
-        (100 * w_re / w_re.sum(), 100 * w_fe / w_fe.sum()),
-        level,
-    )
     return PoolResult(
         pooled=True,
         estimate=float(p[0]),
