@@ -3,6 +3,11 @@
 Proportions are on the 0–1 scale; ``*_t`` fields are on the transformed scale (what metafor prints
 before ``transf=``). A result that could not be pooled has ``pooled = False``, ``None`` in every
 numeric field (never NaN) and a note saying why.
+
+``loglik`` is metafor's ``logLik()`` of the fit (restricted for REML; ML for ML, DL, PM and the
+GLMM, whose value includes the binomial coefficients as lme4's); ``converged`` says whether the
+requested estimator's search converged (False when the engine fell back to DL, which a note
+says); ``degenerate`` marks a GLMM whose likelihood has no finite maximum (not pooled).
 """
 
 from __future__ import annotations
@@ -76,6 +81,9 @@ class PoolResult:
     q_p: float | None = None
     i2: float | None = None
     h2: float | None = None
+    loglik: float | None = None
+    converged: bool | None = None
+    degenerate: bool = False
     events: int = 0
     total: int = 0
     notes: tuple[str, ...] = ()
