@@ -104,7 +104,12 @@ def pool_csv(
     by: ByOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Audit and pool any CSV of studies (no database)."""
+    """Audit and pool any CSV of studies (no database).
+
+    Exits 1 with one ``error:`` line when the file cannot be read (a missing column, no rows,
+    past the size limit), a cell is bad, or fewer than two studies (or a degenerate GLMM) leave
+    nothing to pool.
+    """
     from services.meta_analysis.errors import MetaAnalysisError
     from services.meta_analysis.studies import read_studies_csv
 
@@ -115,6 +120,13 @@ def pool_csv(
     except MetaAnalysisError as exc:
         raise CliError(f"{file.name}: {exc}") from exc
     analysis = _run(studies, by=by, **_options(method, transform, test))
+    if not analysis.result.pooled:
+        left_out = "; ".join(f"{label}: {why}" for label, why in analysis.excluded.items())
+        raise CliError(
+            f"{file.name}: "
+            + "; ".join(analysis.result.notes)
+            + (f" (left out by the audit: {left_out})" if left_out else "")
+        )
     if json_out:
         typer.echo(json.dumps(analysis.to_dict(), indent=2))
     else:

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 FloatArray = NDArray[np.float64]
 _PER_DECADE = 10
 _BELOW_MIN_V = 1e-7
+_CHUNK_CELLS = 1_000_000
 
 
 def tau2_grid(y: FloatArray, v: FloatArray) -> FloatArray:
@@ -57,13 +58,34 @@ def profile_on_grid(
     """Log-likelihood (without constants) and score sign proxy on ``grid`` for every row.
 
     Returns (ll, score), each (G, rows); ``score`` is 2·d ll / d tau² up to a positive factor.
+    The grid is processed in chunks of about a million (grid point, study) cells.
     """
+    step = max(1, _CHUNK_CELLS // max(1, y.size))
+    parts = [
+        _profile_chunk(y, v, grid[i : i + step], kind, method) for i in range(0, grid.size, step)
+    ]
+    ll = np.concatenate([p[0] for p in parts])
+    score = np.concatenate([p[1] for p in parts])
+    ll = np.where(k[None, :] >= 2, ll, 0.0)
+    return np.asarray(ll, dtype=float), np.asarray(score, dtype=float)
+
+
+def _profile_chunk(
+    y: FloatArray, v: FloatArray, grid: FloatArray, kind: str, method: str
+) -> tuple[FloatArray, FloatArray]:
     vt = v[None, :] + grid[:, None]
     w = 1.0 / vt
-    a0, a1, a2 = (_row_sums(w * y**b, kind) for b in (0, 1, 2))
     w2 = w * w
-    b0, b1, b2 = (_row_sums(w2 * y**b, kind) for b in (0, 1, 2))
-    logs = _row_sums(np.log(vt), kind)
+    powers = np.stack([np.ones_like(y), y, y * y], axis=1)  # (k, 3)
+    if kind == "all":  # matrix-vector products: no (G, k) temporaries beyond w, w², log
+        a = (w @ powers)[:, :, None]
+        b = (w2 @ powers)[:, :, None]
+        logs = np.log(vt).sum(axis=1, keepdims=True)
+        a0, a1, a2, b0, b1, b2 = a[:, 0], a[:, 1], a[:, 2], b[:, 0], b[:, 1], b[:, 2]
+    else:
+        a0, a1, a2 = (_row_sums(w * powers[:, j], kind) for j in range(3))
+        b0, b1, b2 = (_row_sums(w2 * powers[:, j], kind) for j in range(3))
+        logs = _row_sums(np.log(vt), kind)
     with np.errstate(divide="ignore", invalid="ignore"):
         mu = a1 / a0
         rss = np.maximum(a2 - mu * a1, 0.0)
@@ -72,7 +94,6 @@ def profile_on_grid(
         if method == "REML":
             ll = ll - 0.5 * np.log(a0)
             score = score + b0 / a0
-    ll = np.where(k[None, :] >= 2, ll, 0.0)
     return np.asarray(ll, dtype=float), np.asarray(score, dtype=float)
 
 
