@@ -13,7 +13,7 @@ says); ``degenerate`` marks a GLMM whose likelihood has no finite maximum (not p
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
 
@@ -96,9 +96,10 @@ class PoolResult:
 
     def to_dict(self, *, with_studies: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``heterogeneity_class`` added, studies optional."""
-        data = asdict(self)
-        if not with_studies:
-            data.pop("studies")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "studies"}
+        if with_studies:  # shallow: StudyRow holds only scalars (asdict's deep copy is slow)
+            names = [f.name for f in fields(StudyRow)]
+            data["studies"] = [{n: getattr(row, n) for n in names} for row in self.studies]
         data["notes"] = list(self.notes)
         data["heterogeneity_class"] = self.heterogeneity_class
         clean: dict[str, Any] = _finite(data)

@@ -32,7 +32,11 @@ GLMM_RTOL, GLMM_ATOL = 1e-4, 1e-6
 UNSTABLE_TAU2 = 25.0
 UNSTABLE: list[str] = []  # GLMM fits with metafor's tau2 > 25, compared by likelihood only
 FLAT: list[str] = []  # GLMM fits where lme4 stopped short on a flat likelihood
-STUCK: list[str] = []  # leave-one-out/cumulative rows where metafor stopped at a local maximum
+STUCK: list[str] = []
+PRECISION: list[str] = []  # rows within metafor's own stopping precision (see _row_mismatches)
+STUCK_FITS: list[
+    str
+] = []  # pooled fits where metafor stopped at a local maximum  # leave-one-out/cumulative rows where metafor stopped at a local maximum
 
 
 def _counts(dataset: dict[str, Any]) -> tuple[list[int], list[int]]:
@@ -146,9 +150,20 @@ def _row_mismatches(
             "tau2": rz.tau2,
             "I2": rz.i2,
         }
-        out += _mismatches(f"{where} row {j}", got, expected[:5], FIELDS["row"][:5], RTOL, ATOL)
-        out += _mismatches(f"{where} row {j}", got, expected[5:6], ["tau2"], RTOL, ATOL)
-        out += _mismatches(f"{where} row {j}", got, expected[6:], ["I2"], RTOL, ATOL)
+        found = _mismatches(f"{where} row {j}", got, expected[:5], FIELDS["row"][:5], RTOL, ATOL)
+        found += _mismatches(f"{where} row {j}", got, expected[5:6], ["tau2"], RTOL, ATOL)
+        found += _mismatches(f"{where} row {j}", got, expected[6:], ["I2"], RTOL, ATOL)
+        if found and method in ("ML", "REML") and rz.tau2 is not None and expected[5] is not None:
+            # metafor stops when tau2 changes by < 1e-12 (absolute): for raw proportions near 0
+            # (tau2 ~ 1e-7) that is 1e-5 relative. Accept a row whose tau2 is within 1e-9 of
+            # metafor's and whose likelihood is at least metafor's.
+            subset = np.delete(np.arange(k), j) if "loo" in where else np.arange(j + 1)
+            y, v = es.yi[subset], es.vi[subset]
+            ours, theirs = loglik(y, v, rz.tau2, method), loglik(y, v, expected[5], method)
+            if abs(rz.tau2 - expected[5]) <= 1e-9 and ours >= theirs - 1e-12 * abs(theirs):
+                PRECISION.append(f"{where} row {j}")
+                found = []
+        out += found
     return out
 
 
@@ -174,19 +189,22 @@ def _compare(dataset: dict[str, Any]) -> list[str]:
             np.testing.assert_allclose([s.yi for s in res.studies], per_tr["yi"], rtol=1e-8)
             np.testing.assert_allclose([s.vi for s in res.studies], per_tr["vi"], rtol=1e-8)
             problems += _mismatches(tm, _common_values(res), per_tr["v"], FIELDS["tr"], RTOL, ATOL)
-            loglik, is_global = want_tm[3], want_tm[4]
-            if is_global == 0:
-                assert res.loglik is not None and res.loglik >= loglik - 1e-9, tm
-                continue
             got_tm = {"tau2": res.tau2, "I2": res.i2, "H2": res.h2, "logLik": res.loglik}
-            problems += _mismatches(tm, got_tm, want_tm[:4], FIELDS["tm"][:4], RTOL, ATOL)
+            found = _mismatches(tm, got_tm, want_tm[:4], FIELDS["tm"][:4], RTOL, ATOL)
             for test, fit in results.items():
                 want_fit = dataset["fit"][f"{tm}/{test}"]
                 names = FIELDS["fit"]
                 for part in (slice(0, 6), slice(6, None)):  # transformed scale, then proportions
-                    problems += _mismatches(
+                    found += _mismatches(
                         f"{tm}/{test}", _fit_values(fit), want_fit[part], names[part], RTOL, ATOL
                     )
+            if found and want_tm[4] == 0:
+                # The script's profile scan says metafor's tau2 is not the global maximum: the
+                # engine's must then have a strictly higher (restricted) log-likelihood.
+                assert res.loglik is not None and res.loglik > want_tm[3] + 1e-9, found
+                STUCK_FITS.append(f"{dataset['name']} {tm}")
+                found = []
+            problems += found
             for kind, fn in (("loo", leave_one_out), ("cumul", cumulative)):
                 z_rows = fn(studies, transform=transform, method=method, test="z")
                 k_rows = fn(studies, transform=transform, method=method, test="knha")
