@@ -16,7 +16,9 @@ output): ``phrasenotfound`` (an ``ErrorList/PhraseNotFound`` naming the query's 
 ``WarningList/QuotedPhraseNotFound``), ``phraseignored`` (``WarningList/PhraseIgnored``),
 ``lostterm`` (a ``QueryTranslation`` without the query's first word), ``nowebenv`` (no WebEnv
 nor QueryKey), ``error`` (an ``<ERROR>`` element), ``httpdtd`` (a correct answer whose DOCTYPE
-names an ``http://`` DTD, as older E-utilities did).
+names an ``http://`` DTD, as older E-utilities did). Hostile answers (efetch only): ``xxe`` (a
+DOCTYPE naming a DTD on this server and an external entity reading ``/etc/passwd``, used in an
+ArticleTitle), ``bomb`` (nested entity definitions that would expand to a gigabyte).
 ``KIND@efetch`` or ``KIND@esearch`` restricts a fault to one utility.
 The server logs every request; ``GET /_log`` returns it as JSON and ``POST /_faults`` replaces
 the fault plan (body: the fault string), for tests and demos.
@@ -70,8 +72,9 @@ ANSWERS = (
     "error",
     "httpdtd",
 )
+HOSTILE = ("xxe", "bomb")
 FAULT = re.compile(
-    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?|" + "|".join(ANSWERS) + ")"
+    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?|" + "|".join(ANSWERS + HOSTILE) + ")"
     r"(?:@(?P<utility>esearch|efetch))?:(?P<count>\d+|\*)$"
 )
 
@@ -111,12 +114,14 @@ def parse_faults(spec: str | None) -> list[Fault]:
             raise FaultSpecError(
                 f"fault {item!r} not understood: use KIND[@esearch|@efetch]:COUNT with KIND an "
                 "HTTP status, truncate, reset, slow=SECONDS or one of "
-                + ", ".join(ANSWERS)
+                + ", ".join(ANSWERS + HOSTILE)
                 + ", and COUNT a number or *"
             )
         kind = "slow" if match["secs"] else match["kind"]
         count = float("inf") if match["count"] == "*" else float(match["count"])
-        utility = match["utility"] or ("esearch" if kind in ANSWERS else None)
+        utility = match["utility"] or (
+            "esearch" if kind in ANSWERS else "efetch" if kind in HOSTILE else None
+        )
         faults.append(Fault(kind, count, utility, float(match["secs"] or 0)))
     return faults
 
@@ -288,6 +293,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             self._send(200, self._esearch(params, fault.kind), "text/xml")
             return True
+        if fault.kind in HOSTILE:
+            if utility != "efetch":
+                return False
+            self._send(200, self._hostile(self._efetch(params), fault.kind), "text/xml")
+            return True
         if fault.kind == "truncate":
             body = self._esearch(params) if utility == "esearch" else self._efetch(params)
             self._send(200, body[: len(body) // 2], "text/xml")
@@ -352,6 +362,21 @@ class _Handler(BaseHTTPRequestHandler):
             + b"\n".join(parts)
             + b"\n</PubmedArticleSet>\n"
         )
+
+    def _hostile(self, body: bytes, kind: str) -> bytes:
+        """``body`` with a DOCTYPE declaring entities, one of them used in the first title."""
+        host, port = self.server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else host
+        if kind == "xxe":
+            subset = f'SYSTEM "http://{name}:{port}/entrez/eutils/_dtd" [<!ENTITY x SYSTEM "file:///etc/passwd">]'
+        else:
+            levels = ['<!ENTITY x0 "resorption resorption ">'] + [
+                f'<!ENTITY x{i} "{f"&x{i - 1};" * 10}">' for i in range(1, 9)
+            ]
+            subset = "[" + "".join(levels).replace("x8", "x") + "]"
+        doctype = f"<!DOCTYPE PubmedArticleSet {subset}>".encode()
+        body = body.replace(PUBMED_DOCTYPE.encode(), doctype, 1)
+        return body.replace(b"<ArticleTitle>", b"<ArticleTitle>&x;", 1)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
