@@ -134,7 +134,7 @@ def _parts(y: FloatArray, v: FloatArray, x: FloatArray, tau2: float) -> _Parts:
     beta = inv @ (x.T @ (w * y))
     r = y - x @ beta
     tr_p = float(np.sum(w) - np.trace(inv @ (x.T @ ((w**2)[:, None] * x))))
-    sign, logdet = np.linalg.slogdet(xtwx)
+    _sign, logdet = np.linalg.slogdet(xtwx)
     return _Parts(
         beta=beta,
         inv=inv,
@@ -179,7 +179,9 @@ def _likelihood_tau2(y: FloatArray, v: FloatArray, x: FloatArray, reml: bool) ->
     for i in np.flatnonzero((scores[:-1] > 0) & (scores[1:] <= 0)):
         lo, hi = float(grid[i]), float(grid[i + 1])
         candidates.append(
-            float(optimize.brentq(lambda t: _score(y, v, x, t, reml), lo, hi, xtol=_XTOL, rtol=1e-15))
+            float(
+                optimize.brentq(lambda t: _score(y, v, x, t, reml), lo, hi, xtol=_XTOL, rtol=1e-15)
+            )
         )
     values = [_loglik(y, v, x, t, reml) for t in candidates]
     return candidates[int(np.argmax(values))]
