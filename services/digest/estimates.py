@@ -56,6 +56,7 @@ def recompute_and_queue(
         thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
         trigger=trigger, search_run_id=search_run_id,
         events_field=outcome.events_field, total_field=outcome.total_field,
+        hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
     )
     changes_dict: dict[str, Any] = changes.to_dict()
     if not notify:

@@ -81,6 +81,7 @@ class RegressionResult:
     x: list[float] = field(default_factory=list)
     yi: list[float] = field(default_factory=list)
     vi: list[float] = field(default_factory=list)
+    totals: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
     notes: tuple[str, ...] = ()
 
@@ -364,6 +365,7 @@ def meta_regression(
         x=[float(v) for v in design[:, 1]] if kind == "continuous" else [],
         yi=[float(v) for v in es.yi],
         vi=[float(v) for v in es.vi],
+        totals=[float(v) for v in ns],
         labels=labels,
         notes=tuple(notes),
         **fit,
