@@ -177,19 +177,31 @@ def check_hypothesis(
     for name in order:
         chosen = [s for s, g in members if g == name]
         res = pool([s.events for s in chosen], [s.total for s in chosen], **options)
-        groups[name] = {"k": res.k, "estimate": res.estimate, "ci_low": res.ci_low,
-                        "ci_high": res.ci_high}
+        groups[name] = {
+            "k": res.k,
+            "estimate": res.estimate,
+            "ci_low": res.ci_low,
+            "ci_high": res.ci_high,
+        }
     few = {g: n for g, n in counts.items() if g not in kept}
     if len(order) < 2:
-        why = (
-            f"{len(order)} group(s) with at least {spec.min_studies} studies reporting {spec.by}"
-            + (f"; too few in {', '.join(f'{g} ({n})' for g, n in few.items())}" if few else "")
-        )
+        if not counts:
+            why = f"no study reports {spec.by} yet"
+        else:
+            why = (
+                f"{len(order)} of {len(counts)} groups of {spec.by} have at least "
+                f"{spec.min_studies} studies (2 needed)"
+                + (f"; too few in {', '.join(f'{g} ({n})' for g, n in few.items())}" if few else "")
+            )
         return _untestable(spec, len(members), groups, why)
     try:
         model = meta_regression(
-            [s for s, _ in members], spec.by, kind="categorical", reference=order[0],
-            values=[g for _, g in members], **options,
+            [s for s, _ in members],
+            spec.by,
+            kind="categorical",
+            reference=order[0],
+            values=[g for _, g in members],
+            **options,
         )
     except MetaAnalysisError as exc:
         return _untestable(spec, len(members), groups, str(exc))
@@ -204,9 +216,15 @@ def check_hypothesis(
     else:
         holds = not significant
     return HypothesisResult(
-        name=spec.name, by=spec.by, expect=spec.expect,
-        status="supported" if holds else "not supported", k=model.k, groups=groups,
-        qm=model.qm, df=model.qm_df[0], p=model.qm_p,
+        name=spec.name,
+        by=spec.by,
+        expect=spec.expect,
+        status="supported" if holds else "not supported",
+        k=model.k,
+        groups=groups,
+        qm=model.qm,
+        df=model.qm_df[0],
+        p=model.qm_p,
     )
 
 

@@ -110,7 +110,7 @@ def test_too_few_studies_make_a_hypothesis_untestable_with_the_reason() -> None:
     result = check_hypothesis(_typed(RUPTURED_HIGHER[:4]), spec)
     assert result.status == "untestable"
     assert result.reason == (
-        "1 group(s) with at least 2 studies reporting herniation_type; too few in contained (1)"
+        "1 of 2 groups of herniation_type have at least 2 studies (2 needed); too few in contained (1)"
     )
     assert result.sentence() == f"h: not testable yet ({result.reason})"
 
