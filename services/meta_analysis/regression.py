@@ -131,7 +131,7 @@ class _Parts:
 def _parts(y: FloatArray, v: FloatArray, x: FloatArray, tau2: float) -> _Parts:
     w = 1.0 / (v + tau2)
     xtwx = x.T @ (w[:, None] * x)
-    inv = np.linalg.inv(xtwx)
+    inv: FloatArray = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
     beta = inv @ (x.T @ (w * y))
     r = y - x @ beta
     tr_p = float(np.sum(w) - np.trace(inv @ (x.T @ ((w**2)[:, None] * x))))
@@ -148,7 +148,7 @@ def _parts(y: FloatArray, v: FloatArray, x: FloatArray, tau2: float) -> _Parts:
 
 
 def _loglik(y: FloatArray, v: FloatArray, x: FloatArray, tau2: float, reml: bool) -> float:
-    k, p = x.shape
+    k, p = int(x.shape[0]), int(x.shape[1])
     parts = _parts(y, v, x, tau2)
     if not reml:
         return -0.5 * (k * math.log(2 * math.pi) + parts.sum_log_v + parts.rss)
@@ -189,7 +189,7 @@ def _likelihood_tau2(y: FloatArray, v: FloatArray, x: FloatArray, reml: bool) ->
 
 
 def _pm_tau2(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
-    k, p = x.shape
+    k, p = int(x.shape[0]), int(x.shape[1])
 
     def excess(t: float) -> float:
         return _parts(y, v, x, t).rss - (k - p)
@@ -203,7 +203,7 @@ def _pm_tau2(y: FloatArray, v: FloatArray, x: FloatArray) -> float:
 
 
 def _tau2(y: FloatArray, v: FloatArray, x: FloatArray, method: str) -> float:
-    k, p = x.shape
+    k, p = int(x.shape[0]), int(x.shape[1])
     if method in ("REML", "ML"):
         return _likelihood_tau2(y, v, x, reml=method == "REML")
     if method == "PM":
@@ -223,7 +223,7 @@ def fit_design(
     level: float = 0.95,
 ) -> dict[str, Any]:
     """Fit ``y ~ x`` (x includes the intercept column) and return the model's figures."""
-    k, p = x.shape
+    k, p = int(x.shape[0]), int(x.shape[1])
     if k <= p:
         raise MetaAnalysisError(f"cannot fit the moderator model: {k} studies for {p} coefficients")
     tau2 = _tau2(y, v, x, method)
