@@ -19,9 +19,17 @@ def test_two_clients_in_threads_keep_their_own_identity(demo_snapshot) -> None:
     before = (Entrez.email, Entrez.tool, Entrez.api_key, Entrez.max_tries)
     with ReplayServer(demo_snapshot, faults="500@esearch:3") as server:
         clients = {
-            name: EntrezClient(ClientConfig(base_url=server.url, email=f"{name}@example.org",
-                                            tool=f"tool-{name}", api_key=f"key-{name}",
-                                            backoff_base=0.001, backoff_max=0.002, max_tries=4))
+            name: EntrezClient(
+                ClientConfig(
+                    base_url=server.url,
+                    email=f"{name}@example.org",
+                    tool=f"tool-{name}",
+                    api_key=f"key-{name}",
+                    backoff_base=0.001,
+                    backoff_max=0.002,
+                    max_tries=4,
+                )
+            )
             for name in ("alpha", "beta")
         }
         start = threading.Barrier(2)

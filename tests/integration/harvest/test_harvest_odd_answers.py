@@ -31,17 +31,21 @@ def failing_update(factory, protocol, opts) -> str:  # type: ignore[no-untyped-d
     return result.error or ""
 
 
-@pytest.mark.parametrize("kind, reason", [
-    ("phrasenotfound", "PhraseNotFound 'Intervertebral'"),
-    ("fieldnotfound", "FieldNotFound 'Titel'"),
-    ("quotednotfound", "QuotedPhraseNotFound"),
-    ("phraseignored", "PhraseIgnored 'Intervertebral'"),
-    ("lostterm", "translation of the query lost 'intervertebral'"),
-    ("nowebenv", "without a WebEnv"),
-    ("error", "esearch refused the query: Search Backend failed"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("phrasenotfound", "PhraseNotFound 'Intervertebral'"),
+        ("fieldnotfound", "FieldNotFound 'Titel'"),
+        ("quotednotfound", "QuotedPhraseNotFound"),
+        ("phraseignored", "PhraseIgnored 'Intervertebral'"),
+        ("lostterm", "translation of the query lost 'intervertebral'"),
+        ("nowebenv", "without a WebEnv"),
+        ("error", "esearch refused the query: Search Backend failed"),
+    ],
+)
 def test_an_altered_search_fails_the_run_and_the_next_run_asks_the_window_again(
-        session_factory, demo_snapshot, kind: str, reason: str) -> None:
+    session_factory, demo_snapshot, kind: str, reason: str
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with ReplayServer(demo_snapshot, faults=f"{kind}:*") as server:
@@ -58,7 +62,9 @@ def test_an_altered_search_fails_the_run_and_the_next_run_asks_the_window_again(
     assert (healthy.status, healthy.window_start, healthy.new) == ("succeeded", "2023-10-01", 10)
 
 
-def test_an_http_dtd_in_the_answer_is_read_without_fetching_it(session_factory, demo_snapshot) -> None:
+def test_an_http_dtd_in_the_answer_is_read_without_fetching_it(
+    session_factory, demo_snapshot
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with ReplayServer(demo_snapshot, faults="httpdtd:*") as server:

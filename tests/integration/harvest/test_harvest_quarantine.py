@@ -31,44 +31,66 @@ LONG_DATE = "2023 Winter-2024 Spring (a combined issue with its supplement)"
 LONG_DOI = "10.5555/" + "lumbar-" * 50
 
 BROKEN = {  # PMID -> (how the article is broken, the reason the quarantine must give)
-    99000301: (("<Year>2024</Year></PubDate>", "<Year>²⁰²⁴</Year></PubDate>"),
-               "year '²⁰²⁴' is not a number"),
-    99000302: (('<PMID Version="1">99000302</PMID>', '<PMID Version="1">99000302xb</PMID>'),
-               "PMID '99000302xb' is not a number"),
-    99000303: (("<Year>2024</Year></PubDate>", "<Year>2024</Year><Month>14</Month></PubDate>"),
-               "month 14 is out of range"),
-    99000304: (("<Year>2024</Year></PubDate>", "<Year>202400000000000000000</Year></PubDate>"),
-               "is not a four-digit year"),
-    99000305: (('<PMID Version="1">77</PMID>', '<PMID Version="1">n/a</PMID>'),
-               "PMID 'n/a' is not a number"),
-    99000306: (('<PMID Version="1">99000306</PMID>', '<PMID Version="two">99000306</PMID>'),
-               "PMID Version 'two' is not a number"),
+    99000301: (
+        ("<Year>2024</Year></PubDate>", "<Year>²⁰²⁴</Year></PubDate>"),
+        "year '²⁰²⁴' is not a number",
+    ),
+    99000302: (
+        ('<PMID Version="1">99000302</PMID>', '<PMID Version="1">99000302xb</PMID>'),
+        "PMID '99000302xb' is not a number",
+    ),
+    99000303: (
+        ("<Year>2024</Year></PubDate>", "<Year>2024</Year><Month>14</Month></PubDate>"),
+        "month 14 is out of range",
+    ),
+    99000304: (
+        ("<Year>2024</Year></PubDate>", "<Year>202400000000000000000</Year></PubDate>"),
+        "is not a four-digit year",
+    ),
+    99000305: (
+        ('<PMID Version="1">77</PMID>', '<PMID Version="1">n/a</PMID>'),
+        "PMID 'n/a' is not a number",
+    ),
+    99000306: (
+        ('<PMID Version="1">99000306</PMID>', '<PMID Version="two">99000306</PMID>'),
+        "PMID Version 'two' is not a number",
+    ),
 }
 
 
 def broken(pmid: int, change: tuple[str, str]) -> str:
-    xml = article_xml(Article(pmid=pmid, title=f"Malformed record {pmid}", created=CREATED,
-                              corrections=[("CommentOn", "Spine Notes 2020", 77)]))
+    xml = article_xml(
+        Article(
+            pmid=pmid,
+            title=f"Malformed record {pmid}",
+            created=CREATED,
+            corrections=[("CommentOn", "Spine Notes 2020", 77)],
+        )
+    )
     assert change[0] in xml
     return xml.replace(change[0], change[1], 1)
 
 
 def book(pmid: int) -> str:
-    return (f'<PubmedBookArticle><BookDocument><PMID Version="1">{pmid}</PMID><Book><Publisher>'
-            "<PublisherName>Open Clinical Press</PublisherName></Publisher><BookTitle>Open "
-            "Spine Handbook</BookTitle><PubDate><Year>2024</Year></PubDate></Book><ArticleTitle>"
-            "Disc herniation that regresses</ArticleTitle><Language>eng</Language>"
-            '<AuthorList Type="authors"><Author><LastName>Writer</LastName></Author></AuthorList>'
-            "<Abstract><AbstractText>Lumbar extrusions often resorb.</AbstractText></Abstract>"
-            '</BookDocument><PubmedBookData><History><PubMedPubDate PubStatus="entrez"><Year>2024'
-            "</Year><Month>1</Month><Day>3</Day></PubMedPubDate></History></PubmedBookData>"
-            "</PubmedBookArticle>")
+    return (
+        f'<PubmedBookArticle><BookDocument><PMID Version="1">{pmid}</PMID><Book><Publisher>'
+        "<PublisherName>Open Clinical Press</PublisherName></Publisher><BookTitle>Open "
+        "Spine Handbook</BookTitle><PubDate><Year>2024</Year></PubDate></Book><ArticleTitle>"
+        "Disc herniation that regresses</ArticleTitle><Language>eng</Language>"
+        '<AuthorList Type="authors"><Author><LastName>Writer</LastName></Author></AuthorList>'
+        "<Abstract><AbstractText>Lumbar extrusions often resorb.</AbstractText></Abstract>"
+        '</BookDocument><PubmedBookData><History><PubMedPubDate PubStatus="entrez"><Year>2024'
+        "</Year><Month>1</Month><Day>3</Day></PubMedPubDate></History></PubmedBookData>"
+        "</PubmedBookArticle>"
+    )
 
 
 def long_values(pmid: int) -> str:
     xml = article_xml(Article(pmid=pmid, title="Long values", created=CREATED, doi=LONG_DOI))
-    return xml.replace("<PubDate><Year>2024</Year></PubDate>",
-                       f"<PubDate><MedlineDate>{LONG_DATE}</MedlineDate></PubDate>")
+    return xml.replace(
+        "<PubDate><Year>2024</Year></PubDate>",
+        f"<PubDate><MedlineDate>{LONG_DATE}</MedlineDate></PubDate>",
+    )
 
 
 @pytest.fixture
@@ -80,12 +102,16 @@ def snapshot(tmp_path: Path, demo_snapshot: Path) -> Path:
     parts += [book(99000310), long_values(99000311)]
     (folder / "odd.xml").write_text(
         f'<?xml version="1.0" encoding="UTF-8" ?>\n{PUBMED_DOCTYPE}\n<PubmedArticleSet>\n'
-        + "\n".join(parts) + "\n</PubmedArticleSet>\n", encoding="utf-8")
+        + "\n".join(parts)
+        + "\n</PubmedArticleSet>\n",
+        encoding="utf-8",
+    )
     return folder
 
 
 def test_malformed_articles_are_quarantined_and_the_run_goes_on(
-        session_factory, db_url: str, snapshot: Path, tmp_path: Path) -> None:
+    session_factory, db_url: str, snapshot: Path, tmp_path: Path
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol)
     with ReplayServer(snapshot) as server:
@@ -109,18 +135,28 @@ def test_malformed_articles_are_quarantined_and_the_run_goes_on(
         assert row.xml.startswith("<PubmedArticle>") and row.search_run_id == result.run_id
     assert len(run.stats["quarantined"]) == len(BROKEN) and run.stats["unaccounted"] == 0
     assert (long.pub_date, long.doi) == (LONG_DATE, LONG_DOI)  # same on both databases
-    assert (chapter.journal, chapter.title) == ("Open Spine Handbook", "Disc herniation that regresses")
+    assert (chapter.journal, chapter.title) == (
+        "Open Spine Handbook",
+        "Disc herniation that regresses",
+    )
     assert digest is not None
     assert "could not be read: see quarantine" in digest.body_text
     assert "Could not be read, held in quarantine: 6" in digest.body_text
 
     env = {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / "var")}
-    runs = subprocess.run([sys.executable, "-m", "services.cli", "runs", "--json"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    runs = subprocess.run(
+        [sys.executable, "-m", "services.cli", "runs", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert runs.returncode == 0, runs.stderr
     first = next(r for r in json.loads(runs.stdout) if r["id"] == result.run_id)
     assert sorted(q["pmid"] for q in first["quarantined"]) == sorted(
-        ["99000301", "99000302xb", "99000303", "99000304", "99000305", "99000306"])
+        ["99000301", "99000302xb", "99000303", "99000304", "99000305", "99000306"]
+    )
     assert all(q["reason"] for q in first["quarantined"]) and first["status"] == "succeeded"
 
 
@@ -132,10 +168,15 @@ def test_a_pmid_the_database_cannot_hold_is_refused_alike(session_factory, tmp_p
     from services.pubmed.parse import MAX_PMID, parse_article_set
 
     for pmid in ("-99000400", str(MAX_PMID + 1)):
-        body = (f"<PubmedArticleSet>{article_xml(Article(pmid=1, title='x', created=CREATED))}"
-                "</PubmedArticleSet>").replace('<PMID Version="1">1</PMID>', f"<PMID>{pmid}</PMID>")
+        body = (
+            f"<PubmedArticleSet>{article_xml(Article(pmid=1, title='x', created=CREATED))}"
+            "</PubmedArticleSet>"
+        ).replace('<PMID Version="1">1</PMID>', f"<PMID>{pmid}</PMID>")
         parsed = parse_article_set(body.encode())
         assert parsed.records == [] and len(parsed.quarantined) == 1
-    with pytest.raises(IntegrityError, match=r"pmid_positive|CHECK"), session_factory.begin() as session:
+    with (
+        pytest.raises(IntegrityError, match=r"pmid_positive|CHECK"),
+        session_factory.begin() as session,
+    ):
         session.add(Record(pmid=-5, title="x", content_hash="0" * 64))
         session.flush()

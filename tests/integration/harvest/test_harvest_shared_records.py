@@ -38,8 +38,13 @@ def two_reviews(factory) -> list[int]:  # type: ignore[no-untyped-def]
         for slug in ("ldh_resorption", "ldh_second_look"):
             protocol = ldh_protocol().model_copy(update={"slug": slug})
             review = ensure_review(session, protocol)
-            run = SearchRun(review_id=review.id, status="running", query="q",
-                            window_start=dt.date(2024, 1, 1), window_end=dt.date(2024, 1, 9))
+            run = SearchRun(
+                review_id=review.id,
+                status="running",
+                query="q",
+                window_start=dt.date(2024, 1, 1),
+                window_end=dt.date(2024, 1, 9),
+            )
             session.add(run)
             session.flush()
             runs.append(run.id)
@@ -62,8 +67,9 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
             try:
                 with factory.begin() as session_b:
                     run_b_row = session_b.get_one(SearchRun, run_b)
-                    outcome["b"] = store_records(session_b, review_id=run_b_row.review_id,
-                                                 run=run_b_row, records=second)
+                    outcome["b"] = store_records(
+                        session_b, review_id=run_b_row.review_id, run=run_b_row, records=second
+                    )
             except Exception as exc:
                 outcome["error"] = exc
 
@@ -71,9 +77,12 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
         thread.start()
         with engine.connect() as watcher:  # wait until B really waits on A's uncommitted rows
             for _ in range(400):
-                waiting = watcher.execute(text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'")).scalar()
+                waiting = watcher.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock'"
+                    )
+                ).scalar()
                 if waiting:
                     break
                 threading.Event().wait(0.05)
@@ -86,8 +95,11 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
     assert (counts_a.new, counts_b.new, counts_b.unchanged, counts_b.updated) == (40, 20, 20, 0)
     with factory() as session:
         assert session.scalar(select(func.count()).select_from(Record)) == 60
-        links = dict(session.execute(select(ReviewRecord.review_id, func.count())
-                                     .group_by(ReviewRecord.review_id)).all())
+        links = dict(
+            session.execute(
+                select(ReviewRecord.review_id, func.count()).group_by(ReviewRecord.review_id)
+            ).all()
+        )
         assert sorted(links.values()) == [40, 40]
     engine.dispose()
 
@@ -95,8 +107,9 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
 def test_two_reviews_updated_in_parallel_share_records(pg_url: str, demo_snapshot) -> None:
     engine = make_engine(pg_url)
     factory = make_sessionmaker(engine)
-    protocols = [ldh_protocol().model_copy(update={"slug": s})
-                 for s in ("ldh_resorption", "ldh_second_look")]
+    protocols = [
+        ldh_protocol().model_copy(update={"slug": s}) for s in ("ldh_resorption", "ldh_second_look")
+    ]
     for protocol in protocols:
         init_review(factory, protocol, baseline=False)
     with ReplayServer(demo_snapshot) as server:

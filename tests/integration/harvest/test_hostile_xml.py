@@ -34,7 +34,8 @@ def max_rss_mb() -> float:
 
 @pytest.mark.parametrize("kind", ["xxe", "bomb"])
 def test_a_hostile_efetch_answer_fails_the_run_and_stores_nothing(
-        session_factory, demo_snapshot, kind: str) -> None:
+    session_factory, demo_snapshot, kind: str
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     rss_before = max_rss_mb()
@@ -100,7 +101,8 @@ def test_entities_and_dtds_in_a_snapshot_file_are_inert(tmp_path: Path) -> None:
         "<Article><ArticleTitle>&leak;&remote;&l3;</ArticleTitle></Article></MedlineCitation>"
         '<PubmedData><History><PubMedPubDate PubStatus="entrez"><Year>2024</Year><Month>1</Month>'
         "<Day>2</Day></PubMedPubDate></History></PubmedData></PubmedArticle></PubmedArticleSet>",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     try:
         [indexed] = load_snapshot(folder)
         served = b"<PubmedArticleSet>" + indexed.xml + b"</PubmedArticleSet>"
@@ -114,10 +116,12 @@ def test_entities_and_dtds_in_a_snapshot_file_are_inert(tmp_path: Path) -> None:
 
 def test_an_answer_with_only_an_external_dtd_is_parsed_without_fetching_it() -> None:
     listener = Listener()
-    body = (f'<?xml version="1.0"?><!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD x//EN" '
-            f'"http://127.0.0.1:{listener.port}/pubmed.dtd"><PubmedArticleSet><PubmedArticle>'
-            '<MedlineCitation><PMID Version="1">99000502</PMID><Article><ArticleTitle>Plain'
-            "</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>")
+    body = (
+        f'<?xml version="1.0"?><!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD x//EN" '
+        f'"http://127.0.0.1:{listener.port}/pubmed.dtd"><PubmedArticleSet><PubmedArticle>'
+        '<MedlineCitation><PMID Version="1">99000502</PMID><Article><ArticleTitle>Plain'
+        "</ArticleTitle></Article></MedlineCitation></PubmedArticle></PubmedArticleSet>"
+    )
     try:
         parsed = parse_article_set(body.encode())
     finally:
