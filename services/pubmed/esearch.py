@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -61,8 +61,6 @@ class EsearchAnswer:
     webenv: str | None
     query_key: str | None
     translation: str | None
-    ids: list[int] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
 
 
 def read_esearch(body: bytes, term: str, *, history: bool = True) -> EsearchAnswer:
@@ -97,8 +95,6 @@ def read_esearch(body: bytes, term: str, *, history: bool = True) -> EsearchAnsw
         webenv=webenv,
         query_key=query_key,
         translation=translation,
-        ids=[int(t) for t in root.xpath("IdList/Id/text()") if str(t).strip().isascii()],
-        messages=[" ".join(m.split()) for m in root.xpath("WarningList/OutputMessage/text()")],
     )
 
 
