@@ -208,20 +208,26 @@ def _revise_chunk(
     counts: StoreCounts,
 ) -> list[Matchable]:
     """Revise the changed records of a chunk (old content kept); every record's match keys."""
+    mine = [p.pmid for p in parsed if p.pmid in inserted]
+    out = [
+        Matchable(*row)
+        for row in session.execute(
+            select(Record.id, Record.doi, Record.title_key, Record.year, Record.first_author).where(
+                Record.pmid.in_(mine)
+            )
+        )
+    ]
+    others = [p.pmid for p in parsed if p.pmid not in inserted]
+    if not others:
+        return out
     rows = session.scalars(
-        select(Record)
-        .where(Record.pmid.in_([p.pmid for p in parsed]))
-        .order_by(Record.pmid)
-        .with_for_update()
+        select(Record).where(Record.pmid.in_(others)).order_by(Record.pmid).with_for_update()
     )
     by_pmid = {item.pmid: item for item in parsed}
-    out: list[Matchable] = []
     for row in rows:
         item = by_pmid[row.pmid]
         digest = item.content_hash()
-        if row.pmid in inserted:
-            pass
-        elif row.content_hash != digest:
+        if row.content_hash != digest:
             session.add(
                 RecordVersion(
                     record_id=row.id,
