@@ -158,12 +158,13 @@ def store_records(
     index = StudyIndex(session.scalars(select(Study).where(Study.review_id == review_id)))
     pmids = sorted(unique)
     chunks = [pmids[i : i + CHUNK] for i in range(0, len(pmids), CHUNK)]
-    inserted: set[int] = set()
+    stamp = utcnow()  # the first_seen_at of the rows this call inserts: tells them apart
+    attempted: set[int] = set()
     for chunk in chunks:  # every insert first, in PMID order ...
-        inserted |= _insert_new(session, [unique[p] for p in chunk])
-    counts.new = len(inserted)
+        attempted |= _insert_new(session, [unique[p] for p in chunk], stamp)
     for chunk in chunks:  # ... then the existing rows, locked in PMID order
-        rows = _revise_chunk(session, [unique[p] for p in chunk], inserted, run, counts)
+        items = [unique[p] for p in chunk]
+        rows = _revise_chunk(session, items, attempted, stamp, run, counts)
         _link_chunk(session, review_id, run, rows, index, counts)
     counts.deleted = _mark_deleted(session, list(deleted))
     _flag_retractions(session, review_id, unique.values(), index, counts)
@@ -178,46 +179,59 @@ def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
     return sqlite.insert(table)
 
 
-def _insert_new(session: Session, parsed: list[PubMedRecord]) -> set[int]:
-    """Insert the records not stored yet; the PMIDs this transaction inserted.
+def _insert_new(session: Session, parsed: list[PubMedRecord], stamp: dt.datetime) -> set[int]:
+    """Insert the records not stored yet (first seen at ``stamp``); the PMIDs it tried.
 
     A PMID another transaction inserts meanwhile is left to it (ON CONFLICT DO NOTHING; on
-    PostgreSQL the statement waits for that transaction to end) and revised afterwards.
+    PostgreSQL the statement waits for that transaction to end) and revised afterwards. A plain
+    executemany, not INSERT … RETURNING, which is several times slower on PostgreSQL.
     """
     known = set(
         session.scalars(select(Record.pmid).where(Record.pmid.in_([p.pmid for p in parsed])))
     )
     fresh = [
         _columns(item, item.content_hash())
-        | {"revision": 1, "is_deleted": False, "first_seen_at": utcnow()}
+        | {"revision": 1, "is_deleted": False, "first_seen_at": stamp}
         for item in parsed
         if item.pmid not in known
     ]
-    if not fresh:
-        return set()
-    statement = _insert(session, Record.__table__)
-    statement = statement.on_conflict_do_nothing(index_elements=["pmid"])
-    return set(session.scalars(statement.returning(Record.pmid), fresh))
+    if fresh:
+        statement = _insert(session, Record.__table__)
+        session.execute(statement.on_conflict_do_nothing(index_elements=["pmid"]), fresh)
+    return {c["pmid"] for c in fresh}
 
 
 def _revise_chunk(
     session: Session,
     parsed: list[PubMedRecord],
-    inserted: set[int],
+    attempted: set[int],
+    stamp: dt.datetime,
     run: SearchRun,
     counts: StoreCounts,
 ) -> list[Matchable]:
-    """Revise the changed records of a chunk (old content kept); every record's match keys."""
-    mine = [p.pmid for p in parsed if p.pmid in inserted]
-    out = [
-        Matchable(*row)
-        for row in session.execute(
-            select(Record.id, Record.doi, Record.title_key, Record.year, Record.first_author).where(
-                Record.pmid.in_(mine)
-            )
-        )
-    ]
-    others = [p.pmid for p in parsed if p.pmid not in inserted]
+    """Revise the changed records of a chunk (old content kept); every record's match keys.
+
+    A row this call tried to insert is its own when its first_seen_at is ``stamp``; otherwise
+    another transaction stored it first, and it is revised like any existing row.
+    """
+    out: list[Matchable] = []
+    raced: set[int] = set()
+    query = select(
+        Record.pmid,
+        Record.first_seen_at,
+        Record.id,
+        Record.doi,
+        Record.title_key,
+        Record.year,
+        Record.first_author,
+    ).where(Record.pmid.in_([p.pmid for p in parsed if p.pmid in attempted]))
+    for pmid, seen, row_id, doi, key, year, author in session.execute(query):
+        if seen.replace(tzinfo=None) == stamp.replace(tzinfo=None):
+            out.append(Matchable(row_id, doi, key, year, author))
+            counts.new += 1
+        else:
+            raced.add(pmid)
+    others = [p.pmid for p in parsed if p.pmid not in attempted or p.pmid in raced]
     if not others:
         return out
     rows = session.scalars(
