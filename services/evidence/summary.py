@@ -34,6 +34,11 @@ def summary_of_findings(session: Session, review: Review) -> dict[str, Any]:
     outcome = str((review.protocol or {}).get("outcome", {}).get("name") or "outcome")
     snapshot = latest_snapshot(session, review.id, outcome)
     evidence = latest_evidence(session, review.id)
+    evidence_lines = list(evidence.changes or []) if evidence else []
+    estimate_lines = [
+        line for line in ((snapshot.changes or {}).get("reasons", []) if snapshot else [])
+        if line not in evidence_lines
+    ]
     return {
         "review": review.slug,
         "title": review.title,
@@ -57,8 +62,8 @@ def summary_of_findings(session: Session, review: Review) -> dict[str, Any]:
         "mechanisms": [asdict(m) for m in report.tables.modulators],
         "mechanism_studies": len(report.tables.mechanisms),
         "changes": {
-            "estimate": list((snapshot.changes or {}).get("reasons", [])) if snapshot else [],
-            "evidence": list(evidence.changes or []) if evidence else [],
+            "estimate": estimate_lines,
+            "evidence": evidence_lines,
             "at": None if snapshot is None else snapshot.created_at.isoformat(),
         },
     }

@@ -47,6 +47,8 @@ def funnel_svg(data: Mapping[str, Any], *, x_label: str = "logit proportion") ->
         f"<text x='{WIDTH / 2}' y='{base + 14}' text-anchor='middle' {FONT}>{escape(x_label)}</text>",
         f"<text x='12' y='{HEIGHT / 2}' {FONT} transform='rotate(-90 12 {HEIGHT / 2})' "
         "text-anchor='middle'>standard error</text>",
+        f"<text x='{PAD - 4}' y='{sy(0) + 4:.1f}' text-anchor='end' {FONT}>0</text>",
+        f"<text x='{PAD - 4}' y='{sy(max(ys)) + 4:.1f}' text-anchor='end' {FONT}>{max(ys):.2f}</text>",
         f"<text x='{PAD}' y='{base}' {FONT}>{lo:.1f}</text>",
         f"<text x='{WIDTH - PAD}' y='{base}' text-anchor='end' {FONT}>{hi:.1f}</text>",
         "</svg>",
