@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from db.models import Membership, Review, User
+from db.models import Membership, OutboxEmail, Review, User
 from db.session import make_engine, make_sessionmaker
 from services.accounts import hash_password
 from services.settings import Settings
@@ -159,7 +159,7 @@ def test_dual_rob_kappa_and_resolution_in_chromium(server, browser):
     assert admin.inner_text("#kappa-overall") == "0.40"  # κ compares the raters, not the consensus
 
 
-def test_grade_of_ldh_prevalence_proposed_with_reasons(server, browser):
+def test_grade_of_ldh_prevalence_proposed_with_reasons(server, browser, pg_url):
     base = server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page = sign_in(browser, base, "alice")
@@ -194,9 +194,20 @@ def test_grade_of_ldh_prevalence_proposed_with_reasons(server, browser):
         form.locator("button").click()
     assert page.inner_text("#certainty") == "low"  # high − 1 − 1
     assert "certainty of the evidence (resorption): very low → low" in page.inner_text("#changes")
+    engine = make_engine(pg_url)
+    with make_sessionmaker(engine)() as session:
+        digest = session.scalars(select(OutboxEmail).order_by(OutboxEmail.id.desc())).first()
+        assert digest is not None
+        assert "certainty of the evidence (resorption): very low → low" in digest.body_text
+    engine.dispose()
     page.screenshot(path=str(ARTIFACTS / "web-summary.png"), full_page=True)
     page.goto(f"{base}/reviews/{SLUG}/evidence")
     modic = page.inner_text("#factor-summary tr[data-factor='Modic change']")
     assert "Shan et al., 2014" in modic and "1 against resorption" in modic
     assert page.locator("#mechanism-rows tbody tr").count() == 22
     page.screenshot(path=str(ARTIFACTS / "web-evidence.png"), full_page=True)
+    page.goto(f"{base}/reviews/{SLUG}")
+    assert page.inner_text("#dashboard-predictor-studies") == "17"
+    assert page.inner_text("#dashboard-mechanism-studies") == "22"
+    assert page.inner_text("#dashboard-certainty") == "low"
+    assert "Modic change (3, 1 against resorption)" in page.inner_text("#evidence-card")
