@@ -8,7 +8,8 @@
   "species", "studies", "study_ids"}]}, "certainty": {...}, "risk_of_bias": {...}}``;
 - ``summary``: the summary of findings (see :func:`services.evidence.summary.summary_of_findings`).
 
-``--csv predictors|mechanisms`` (``evidence``) and ``--csv`` (``summary``) print CSV instead.
+``evidence --csv predictors|mechanisms`` prints one table as CSV; ``summary`` without ``--json``
+prints the summary-of-findings table as CSV.
 """
 
 from __future__ import annotations
@@ -77,9 +78,8 @@ def evidence(
 def summary(
     review: ReviewOpt = "ldh_resorption",
     json_out: JsonOpt = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print the table as CSV.")] = False,
 ) -> None:
-    """The summary of findings: each question, its answer, certainty and what changed."""
+    """The summary of findings as CSV (or ``--json``): each question, answer, certainty."""
     from services.evidence.summary import sof_csv, summary_of_findings
 
     ctx = context()
@@ -90,7 +90,6 @@ def summary(
         typer.echo(json.dumps(sof, indent=2, default=str))
     else:
         typer.echo(sof_csv(sof), nl=False)
-    del as_csv  # the text form is the CSV table
 
 
 def register(app: typer.Typer) -> None:

@@ -278,7 +278,7 @@ def _confirmed_rows(
     listed: list[str],
     vocab: _Vocab,
 ) -> list[PredictorRow]:
-    common = {
+    common: dict[str, Any] = {
         "study_id": study.id,
         "study": study.label,
         "n": _int(data.get("n_total")),

@@ -131,7 +131,7 @@ def _he_start(yi: FloatArray, vi: FloatArray, design: FloatArray) -> float:
     k, p = design.shape
     hat = design @ np.linalg.pinv(design)
     resid = yi - hat @ yi
-    return max(0.0, (float(resid @ resid) - float(np.trace((np.eye(k) - hat) * vi))) / (k - p))
+    return float(max(0.0, (float(resid @ resid) - float(np.trace((np.eye(k) - hat) * vi))) / (k - p)))
 
 
 def egger_test(

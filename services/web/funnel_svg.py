@@ -23,7 +23,7 @@ def funnel_svg(data: Mapping[str, Any], *, x_label: str = "logit proportion") ->
     span = (hi - lo) or 1.0
 
     def sx(x: float) -> float:
-        return PAD + (x - lo) / span * (WIDTH - 2 * PAD)
+        return float(PAD + (x - lo) / span * (WIDTH - 2 * PAD))
 
     def sy(y: float) -> float:
         return PAD / 2 + y / top * (HEIGHT - PAD * 1.5)
