@@ -4,7 +4,7 @@
 ``predictor = "sei"``): the random-effects model refitted with each study's standard error as
 the moderator (REML, z test), the test of the moderator's coefficient, and the "limit estimate"
 (the intercept: the effect of a study with a standard error of 0) with its confidence
-interval. :func:`funnel_data` is what ``funnel(res)`` plots: each study's effect (x) against its
+interval (fitted by :func:`.regression.fit_design`). :func:`funnel_data` is what ``funnel(res)`` plots: each study's effect (x) against its
 standard error (y), with the pooled estimate as the reference line and the pseudo-confidence
 region reference ± z·se. Both work on the transformed scale (logit for proportions).
 
@@ -26,20 +26,9 @@ import numpy as np
 from scipy import stats
 
 from services.meta_analysis.errors import MetaAnalysisError
-from services.meta_analysis.estimators import FloatArray
+from services.meta_analysis.regression import fit_design
 
 MIN_STUDIES = 10
-_MAX_ITER = 1000
-_TOL = 1e-12
-
-
-@dataclass(frozen=True)
-class MixedFit:
-    """A random-effects meta-regression fitted by REML: coefficients, their SEs, tau²."""
-
-    beta: tuple[float, ...]
-    se: tuple[float, ...]
-    tau2: float
 
 
 @dataclass(frozen=True)
@@ -87,53 +76,6 @@ class FunnelData:
         return data
 
 
-def fit_reml(yi: FloatArray, vi: FloatArray, design: FloatArray) -> MixedFit:
-    """REML fit of ``yi = design · beta + u + e`` (u ~ N(0, tau²), e ~ N(0, vi)).
-
-    Fisher scoring on tau² from the Hedges (HE) starting value, truncated at 0, to 1e-12 — the
-    algorithm metafor's ``rma(method = "REML")`` uses. Raises MetaAnalysisError when it does not
-    converge or the design has fewer studies than coefficients + 1.
-    """
-    k, p = design.shape
-    if k <= p:
-        raise MetaAnalysisError(f"need more than {p} studies for this model, got {k}")
-    tau2 = _he_start(yi, vi, design)
-    for _ in range(_MAX_ITER):
-        proj = _projection(vi, tau2, design)
-        py = proj @ yi
-        step = (float(py @ py) - float(np.trace(proj))) / float(np.sum(proj * proj.T))
-        new = max(0.0, tau2 + step)
-        if abs(new - tau2) <= _TOL * max(1.0, tau2):
-            tau2 = new
-            break
-        tau2 = new
-    else:
-        raise MetaAnalysisError("REML did not converge for the meta-regression")
-    weights = 1.0 / (vi + tau2)
-    cov = np.linalg.inv(design.T @ (design * weights[:, None]))
-    beta = cov @ (design.T @ (weights * yi))
-    return MixedFit(
-        tuple(float(b) for b in beta),
-        tuple(math.sqrt(float(c)) for c in np.diag(cov)),
-        float(tau2),
-    )
-
-
-def _projection(vi: FloatArray, tau2: float, design: FloatArray) -> FloatArray:
-    weights = 1.0 / (vi + tau2)
-    wx = design * weights[:, None]
-    inner = np.linalg.inv(design.T @ wx)
-    result: FloatArray = np.diag(weights) - wx @ inner @ wx.T
-    return result
-
-
-def _he_start(yi: FloatArray, vi: FloatArray, design: FloatArray) -> float:
-    k, p = design.shape
-    hat = design @ np.linalg.pinv(design)
-    resid = yi - hat @ yi
-    return float(max(0.0, (float(resid @ resid) - float(np.trace((np.eye(k) - hat) * vi))) / (k - p)))
-
-
 def egger_test(
     yi: Sequence[float], vi: Sequence[float], *, level: float = 0.95
 ) -> EggerResult:
@@ -143,20 +85,19 @@ def egger_test(
         raise MetaAnalysisError(
             f"Egger's test needs at least {MIN_STUDIES} studies, got {y.size}"
         )
-    sei = np.sqrt(v)
-    fit = fit_reml(y, v, np.column_stack([np.ones(y.size), sei]))
-    z = fit.beta[1] / fit.se[1]
-    crit = float(stats.norm.ppf(0.5 + level / 2))
+    design = np.column_stack([np.ones(y.size), np.sqrt(v)])
+    fit = fit_design(y, v, design, ("intrcpt", "sei"), method="REML", test="z", level=level)
+    intercept, slope = fit["coefficients"]
     return EggerResult(
         k=int(y.size),
-        z=z,
-        p=float(2 * stats.norm.sf(abs(z))),
-        slope=fit.beta[1],
-        slope_se=fit.se[1],
-        limit_estimate=fit.beta[0],
-        limit_ci_low=fit.beta[0] - crit * fit.se[0],
-        limit_ci_high=fit.beta[0] + crit * fit.se[0],
-        tau2=fit.tau2,
+        z=slope.statistic,
+        p=slope.p,
+        slope=slope.estimate,
+        slope_se=slope.se,
+        limit_estimate=intercept.estimate,
+        limit_ci_low=intercept.ci_low,
+        limit_ci_high=intercept.ci_high,
+        tau2=float(fit["tau2"]),
     )
 
 
