@@ -65,6 +65,16 @@ def test_init_shows_the_seed_tables(env: dict[str, str]) -> None:
     assert il6["k"] == 4 and il6["species"] == {"human": 2, "animal": 2}
     # every study of Table 2 appears with its factors
     assert len({row["study_id"] for row in data["predictors"]["rows"]}) == 17
+    assert data["certainty"]["level"] == "very low"  # proposed from the numbers, none confirmed
+    summary = cli("summary", "--json", env=env)
+    sof = json.loads(summary.stdout)
+    assert sof["predictor_studies"] == 17 and sof["mechanism_studies"] == 22
+    assert sof["prevalence"]["k"] == 30
+    table = cli("evidence", "--csv", "mechanisms", env=env).stdout.splitlines()
+    assert table[0].startswith("study,modulators") and len(table) == 1 + 22
+    bad = cli("evidence", "--csv", "everything", env=env)
+    assert bad.returncode == 1
+    assert bad.stderr.strip() == "error: --csv takes predictors or mechanisms, not 'everything'"
 
 
 def test_confirmed_predictor_changes_table_and_digest(env: dict[str, str], db_url: str) -> None:
