@@ -33,7 +33,7 @@ HERNIATION_KIND = re.compile(rf"^(?:{HERNIATION_NOUNS})$", _I)
 
 # what follows a number that makes it a measure, not a count
 UNIT_AFTER = re.compile(
-    r"^\s*(?:%|percent|-?\s*(?:years?|yrs?|months?|mo\b|weeks?|wks?|days?|hours?|h\b|mm3?|cm3?|ml"
+    r"^\s*(?:%|percent|±|\+/-|-?\s*(?:years?|yrs?|months?|mo\b|weeks?|wks?|days?|hours?|h\b|mm3?|cm3?|ml"
     r"|mg|kg|points?|°|degrees?|times|x\b|-year|-month|-week|-day|T\b|tesla|mm²|cm²))",
     _I,
 )

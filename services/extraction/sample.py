@@ -357,8 +357,8 @@ def _choose_total(
     cands = [c for c in cands if c.stage < 3]
     usable = [c for c in cands if c.n >= max(k, 1)]
     if report is not None and report.kind:
-        same_kind = [c for c in usable if c.kind == report.kind]
-        usable = same_kind or [c for c in usable if not c.kind]
+        # a count of herniations has a total of herniations, not of patients
+        usable = [c for c in usable if c.kind in (report.kind, "")]
     if report is not None and report.pct is not None:
         fit = [c for c in usable if consistent(k, c.n, report.pct, report.pct_digits)]
         if fit:

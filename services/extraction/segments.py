@@ -140,8 +140,7 @@ def _numbers(text: str, s0: int, s1: int) -> list[Number]:
         in_parens = plain[m.start() - s0] == " " and text[m.start()] != " "
         before = text[max(s0, m.start() - 12) : m.start()]
         referent = (
-            re.search(r"\b(?:the|these|those|remaining|of|among|amongst)\s+$", before, re.I)
-            is not None
+            re.search(r"\b(?:the|these|those|of|among|amongst)\s+$", before, re.I) is not None
         )
         everyone = re.search(r"\ball\s+(?:the\s+|of\s+the\s+)?$", before, re.I) is not None
         found.append(
@@ -236,17 +235,17 @@ def _role(seg: Segment, outcome: re.Pattern[str], sentence_outcome: bool) -> Non
             seg.category = "partial"
         else:
             seg.category = "any"
-        if P.THRESHOLD.search(t):
+        if P.THRESHOLD.search(blank_parentheses(t)):
             seg.category = "threshold"
     seg.outcome = bool(terms) and not negative and not seg.purpose
     if (seg.purpose and seg.category != "none") or seg.excluded:
         seg.category = ""
     if seg.clinical and not terms and seg.category in ("complete", "partial", "any", "threshold"):
         seg.category = ""
-    if P.STAGE0.search(t):
-        seg.stage = 0
-    elif P.STAGE2.search(t):
+    if P.STAGE2.search(t):
         seg.stage = 2
+    elif P.STAGE0.search(t):
+        seg.stage = 0
     elif P.STAGE1.search(t):
         seg.stage = 1
 
@@ -257,8 +256,11 @@ def _measure_term(text: str, m: re.Match[str]) -> bool:
     near = text[max(0, m.start() - 22) : m.end() + 22]
     if not P.MEASURE_NEAR.search(near):
         return False
-    counted = re.search(r"\bin\s+\d+\b(?!\s*%)", text[m.end() :]) is not None
-    return not counted
+    counted = (
+        re.search(r"\bin\s+\d+\b(?!\s*%)(?!\s*(?:years?|months?|weeks?|days?))", text) is not None
+    )
+    paired = re.search(r"\b\d+\s*(?:/|of)\s*\d+\b(?!\s*%)", text) is not None
+    return not (counted or paired)
 
 
 def _clinical_term(text: str, m: re.Match[str]) -> bool:
@@ -332,15 +334,19 @@ def _inherit(segs: list[Segment]) -> None:
     for i, seg in enumerate(segs):
         if seg.category or seg.outcome or not seg.counts or seg.stage >= 0 or seg.excluded:
             continue
-        if seg.clinical:
+        if seg.clinical or seg.sex:
             continue
         for prev in reversed(segs[:i]):
             if prev.sentence_no != seg.sentence_no:
                 break
             if prev.purpose and not prev.counts:
                 continue
+            if prev.subset:
+                seg.subset = True
+                break
             if prev.category and not prev.clinical:
-                seg.category = "threshold" if P.THRESHOLD.search(seg.text) else prev.category
+                threshold = P.THRESHOLD.search(blank_parentheses(seg.text))
+                seg.category = "threshold" if threshold else prev.category
                 seg.outcome = prev.outcome
                 if prev.category == "none" and seg.contrast:
                     seg.category, seg.outcome = "any", True
