@@ -57,8 +57,9 @@ COMPLETE = re.compile(
     _I,
 )
 PARTIAL = re.compile(
-    r"\b(?:partial(?:ly)?|incomplete(?:ly)?|marked(?:ly)?|minor|substantial(?:ly)?|moderate"
-    r"|slight(?:ly)?|smaller|decreas\w*|reduc\w*|shr[iau]nk\w*)",
+    r"\b(?:partial(?:ly)?|partly|incomplete(?:ly)?|marked(?:ly)?|minor|substantial(?:ly)?|moderate"
+    r"|slight(?:ly)?|smaller|decreas\w*|reduc\w*|shr[iau]nk\w*|(?:volume|size)\s+loss"
+    r"|lost\s+(?:volume|size)|loss\s+of\s+(?:volume|size))",
     _I,
 )
 NEGATIVE = re.compile(
@@ -66,7 +67,13 @@ NEGATIVE = re.compile(
     r"|resolution|decrease|shrinkage|disappearance|reabsorption)|unchanged|not\s+(?:\w+\s+)?change"
     r"|stable|absent|remained|without\s+(?:any\s+)?(?:change|regression|resorption|reduction)"
     r"|non-?\s?(?:resorption|regression|resorbed|regressed)|did\s+not|had\s+not|was\s+not\s+seen"
-    r"|were\s+not|not\s+(?:regress|resorb|shr[iau]nk|reduc|decreas)\w*|no\s+resorption)",
+    r"|were\s+not|not\s+(?:regress|resorb|shr[iau]nk|reduc|decreas)\w*|no\s+resorption"
+    r"|the\s+same\b|same\s+size|not\s+at\s+all|not\s+resorbed|not\s+regressed)",
+    _I,
+)
+NOT_HERNIA = re.compile(
+    r"\b(?:dural|sac|canal|foramen|foraminal|space|score|pain|VAS|ODI|JOA|compromise|occlusion"
+    r"|height)\b",
     _I,
 )
 ENLARGED = re.compile(r"\b(?:enlarg\w*|increased|progress\w*|larger|grew|worsen\w*)", _I)
@@ -131,7 +138,8 @@ TIMEPOINT = re.compile(
 # stages of the sample: 0 screened/registry, 1 enrolled/included, 2 imaged/analysed
 STAGE2 = re.compile(
     r"\b(?:analy[sz]ed|analy[sz]is|available|completed|remaining|leaving|left|formed\s+the"
-    r"|evaluable|re-?examined|re-?imaged|re-?evaluated|imaged|follow-up\s+(?:MRI|imaging|scan)"
+    r"|evaluable|re-?examined|re-?imaged|re-?evaluated|re-?scanned|imaged|follow-up\s+(?:MRI|imaging|scan)"
+    r"|(?:had|underwent|with)\s+(?:a\s+|the\s+)?(?:[\w-]+\s+){0,2}?(?:MRI|MR|scans?|imaging|examinations?)"
     r"|(?:second|repeat\w*|repeated|control|follow-up|serial|two|2|both)\s+(?:MRI|MR|imaging|scans?"
     r"|examinations?|magnetic)|MRI\s+(?:follow-up|was\s+(?:repeated|available))|repeated\s+(?:MRI"
     r"|imaging)|we\s+repeated|had\s+(?:MRI|imaging)|followed\s+(?:up\s+)?(?:with|by)\s+(?:MRI|MR"

@@ -193,7 +193,9 @@ def _combine(
         if n is not None:
             method, conf = "count.pair", W_PAIR
             reason = f"{k} of {n} stated together"
-    elif len(dens) == len(pos) and (respectively or len(set(dens)) > 1):
+    elif len(dens) == len(pos) and (
+        respectively or len(set(dens)) > 1 or all(p[0].category == "any" for p in pos)
+    ):
         n, n_from, method, conf = sum(dens), "groups", "count.groups", W_GROUPS
         reason = f"groups added: {' + '.join(str(int(p[1].value)) for p in pos)} of {' + '.join(map(str, dens))}"
     else:

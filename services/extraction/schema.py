@@ -112,7 +112,7 @@ DESIGNS: dict[str, tuple[str, ...]] = {
         r"\bcases\s+of\b",
     ),
     "cohort": ("cohort study", "cohort of"),
-    "cross-sectional": ("cross-sectional",),
+    "cross-sectional": (r"cross-sectional(?!\s+area)",),
 }
 
 HERNIATION_TYPES: dict[str, tuple[str, ...]] = {

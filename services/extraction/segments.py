@@ -21,7 +21,7 @@ from services.extraction import patterns as P
 from services.extraction.text import Normalized, blank_parentheses, sentences
 
 _NUMBER = re.compile(r"(?<![\w.,])(\d+(?:\.\d+)?)(?![\d])")
-_SPLIT = re.compile(r"[;:]|,|\s(?:and|but|whereas|while|whilst)\s", re.IGNORECASE)
+_SPLIT = re.compile(r"[;:]|,|\s(?:and|or|but|whereas|while|whilst)\s", re.IGNORECASE)
 _SECTION = re.compile(r"^\W*([A-Z][A-Za-z ]{2,30}):\s")
 _SECTIONS = {
     "background": "background",
@@ -140,7 +140,7 @@ def _numbers(text: str, s0: int, s1: int) -> list[Number]:
         in_parens = plain[m.start() - s0] == " " and text[m.start()] != " "
         before = text[max(s0, m.start() - 12) : m.start()]
         referent = (
-            re.search(r"\b(?:the|these|those|of|among|amongst)\s+$", before, re.I) is not None
+            re.search(r"\b(?:the|these|those|our|of|among|amongst)\s+$", before, re.I) is not None
         )
         everyone = re.search(r"\ball\s+(?:the\s+|of\s+the\s+)?$", before, re.I) is not None
         found.append(
@@ -208,7 +208,8 @@ def _role(seg: Segment, outcome: re.Pattern[str], sentence_outcome: bool) -> Non
     seg.clinical = bool(P.CLINICAL.search(t) and P.CLINICAL_CHANGE.search(t))
     seg.excluded = bool(P.EXCLUDED.search(t))
     seg.sex = bool(P.SEX.search(blank_parentheses(t)))
-    seg.subset = bool(P.SUBSET.search(t) and outcome.search(t))
+    sub = P.SUBSET.search(t)
+    seg.subset = sub is not None and outcome.search(t, sub.end()) is not None
     tp = P.TIMEPOINT.search(t)
     if tp:
         seg.timepoint = float(tp.group(1)) * _MONTHS[tp.group(2).lower().rstrip("s")]
@@ -224,9 +225,15 @@ def _role(seg: Segment, outcome: re.Pattern[str], sentence_outcome: bool) -> Non
     )
     if negative and (worded or P.HERNIATION_WORDS.search(t) or seg.counts):
         seg.category = "none"
-    elif P.ENLARGED.search(t) and not terms and worded:
+    elif P.ENLARGED.search(t) and not terms and worded and not P.NOT_HERNIA.search(t):
         seg.category = "enlarged"
-    elif terms or ((P.PARTIAL.search(t) or P.COMPLETE.search(t)) and not seg.clinical and worded):
+    elif terms or (
+        (P.PARTIAL.search(t) or P.COMPLETE.search(t))
+        and not seg.clinical
+        and worded
+        and not named  # an outcome word read as a measured amount gives no category
+        and not P.NOT_HERNIA.search(t)
+    ):
         if P.COMPLETE.search(t):
             seg.category = "complete"
         elif re.search(
