@@ -128,7 +128,8 @@ def _is_measure(text: str, m: re.Match[str], seg_start: int) -> bool:
         return True
     if 1900 <= value <= 2039 and not P.NOUN.match(after):
         return True
-    return bool(P.YEAR_BEFORE.search(before)) and 1900 <= value <= 2039
+    counted = P.NOUN.match(after) is not None
+    return bool(P.YEAR_BEFORE.search(before)) and 1900 <= value <= 2039 and not counted
 
 
 def _numbers(text: str, s0: int, s1: int) -> list[Number]:
@@ -332,7 +333,25 @@ def read_segments(nz: Normalized, outcome: re.Pattern[str]) -> list[Segment]:
             _share(seg)
             out.append(seg)
     _inherit(out)
+    _parallel_stage(out)
     return out
+
+
+def _parallel_stage(segs: list[Segment]) -> None:
+    """ "We included 103 patients from A and 87 patients from B": the second count is of the
+    same stage as the first (a second candidate, not nothing)."""
+    for prev, seg in itertools.pairwise(segs):
+        if (
+            seg.stage < 0
+            and prev.stage >= 0
+            and prev.sentence_no == seg.sentence_no
+            and not seg.category
+            and not seg.excluded
+            and not seg.sex
+            and any(n.kind == "patient" or n.kind == "herniation" for n in seg.counts)
+            and any(n.kind for n in prev.counts)
+        ):
+            seg.stage = prev.stage
 
 
 def _inherit(segs: list[Segment]) -> None:
