@@ -79,7 +79,8 @@ def same(name: str, got: Any, want: Any) -> bool:
 
 def _tally_one(tally: Tally, item_id: str, name: str, got: Any, want: Any) -> None:
     if name in LIST_FIELDS:
-        g, w = set(got or []), set(want or [])
+        g = {str(v).casefold() for v in got or []}
+        w = {str(v).casefold() for v in want or []}
         tally.tp += len(g & w)
         tally.fp += len(g - w)
         tally.fn += len(w - g)
