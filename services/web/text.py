@@ -44,9 +44,9 @@ def evidence_spans(text: str, fields: Mapping[str, Any]) -> list[Span]:
             continue
         s1 = s0 + len(evidence)
         spans.append((s0, s1, "evidence", name))
-        inside = isinstance(start, int) and isinstance(end, int) and s0 <= start < end <= s1
-        if inside and (start, end) != (s0, s1):
-            spans.append((start, end, "winner", name))
+        if isinstance(start, int) and isinstance(end, int) and s0 <= start < end <= s1:
+            if (start, end) != (s0, s1):
+                spans.append((start, end, "winner", name))
     return spans
 
 
