@@ -72,6 +72,7 @@ class Report:
     categories: frozenset[str] = frozenset()
     grouped: bool = False  # counts given per group ("in group A … in group B")
     share_only: bool = False  # "in 62.5% of the patients": k follows from the total
+    groups: tuple[tuple[int, int | None], ...] = ()  # (k, N) of each group or arm that was added
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,7 @@ def _combine(
     sentence: tuple[int, int],
 ) -> Report:
     k = sum(int(p[1].value) for p in pos)
+    groups: tuple[tuple[int, int | None], ...] = ()
     first, last = pos[0][1], pos[-1][1]
     end = last.of_span[1] if last.of_span else last.end
     dens = [p[2] for p in pos if p[2] is not None]
@@ -197,6 +199,7 @@ def _combine(
         respectively or len(set(dens)) > 1 or all(p[0].category == "any" for p in pos)
     ):
         n, n_from, method, conf = sum(dens), "groups", "count.groups", W_GROUPS
+        groups = tuple((int(p[1].value), p[2]) for p in pos)
         reason = f"groups added: {' + '.join(str(int(p[1].value)) for p in pos)} of {' + '.join(map(str, dens))}"
     else:
         n = max(dens) if dens else None
@@ -206,6 +209,7 @@ def _combine(
             f"{int(p[1].value)} {p[0].category if p[0].category != 'any' else 'reduced'}"
             for p in pos
         )
+    grouped = len(pos) >= 2 and all(re.search(r"\bgroup\b", p[0].text, re.I) for p in pos)
     cat_total = k + neg if neg is not None else None
     if cat_total is not None and n is None:
         n, n_from = cat_total, "categories"
@@ -233,7 +237,8 @@ def _combine(
         cat_total=cat_total,
         kind=next((p[1].kind for p in pos if p[1].kind), ""),
         categories=frozenset(p[0].category for p in pos),
-        grouped=len(pos) >= 2 and all(re.search(r"\bgroup\b", p[0].text, re.I) for p in pos),
+        grouped=grouped,
+        groups=groups or (tuple((int(p[1].value), None) for p in pos) if grouped else ()),
     )
 
 
@@ -464,7 +469,20 @@ def propose_counts(
         _stage_total(nz, best, total_candidates(segs, exclude), out, abstained)
     _percent(nz, best, out)
     _disagreement(best, out)
+    _note_groups(best, out)
     return out, abstained
+
+
+def _note_groups(best: Report | None, out: dict[str, FieldProposal]) -> None:
+    """Say that the counts add groups or trial arms, so the reviewer sees the study has them."""
+    if best is None or len(best.groups) < 2:
+        return
+    parts = ", ".join(f"{k} of {n}" if n is not None else str(k) for k, n in best.groups)
+    note = f"{len(best.groups)} groups or arms added: {parts}"
+    for name in ("n_resorbed", "n_total"):
+        fp = out.get(name)
+        if fp is not None and fp.note is None:
+            out[name] = FieldProposal(**{**fp.__dict__, "note": note})
 
 
 def _disagreement(best: Report | None, out: dict[str, FieldProposal]) -> None:

@@ -285,6 +285,9 @@ def test_allocated_randomly_is_an_rct_and_keeps_its_counts(schema: ExtractionSch
     )
     assert p.value("design") == "RCT"
     assert counts(p) == {"n_total": 70, "n_resorbed": 36}
+    # the study shows that it has two arms (issue 14 item 2)
+    assert p.fields["n_resorbed"].note == "2 groups or arms added: 20 of 35, 16 of 35"
+    assert p.fields["n_total"].note == p.fields["n_resorbed"].note
 
 
 @pytest.mark.parametrize("region", ["cervical", "thoracic"])
