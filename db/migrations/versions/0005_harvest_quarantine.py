@@ -8,8 +8,8 @@
   language and the abstracts in other languages.
 - ``records.pmid`` must be positive (CHECK), on both databases.
 
-Revision ID: 0004_harvest_quarantine
-Revises: 0003
+Revision ID: 0005_harvest_quarantine
+Revises: 0004_evidence
 Create Date: 2026-12-02 01:00:00
 """
 
@@ -19,8 +19,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "0004_harvest_quarantine"
-down_revision: str | None = "0003"
+revision: str = "0005_harvest_quarantine"
+down_revision: str | None = "0004_evidence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
