@@ -30,6 +30,7 @@ NAMES = [d["name"] for d in REFERENCE["datasets"]]
 RTOL, ATOL = 1e-6, 1e-10
 GLMM_RTOL, GLMM_ATOL = 1e-4, 1e-6
 UNSTABLE_TAU2 = 25.0
+GLMM_FAILED: list[str] = []  # datasets where metafor's rma.glmm itself failed
 UNSTABLE: list[str] = []  # GLMM fits with metafor's tau2 > 25, compared by likelihood only
 FLAT: list[str] = []  # GLMM fits where lme4 stopped short on a flat likelihood
 STUCK: list[str] = []
@@ -231,9 +232,13 @@ def _marginal(beta: float | None, tau: float | None, x: np.ndarray, n: np.ndarra
 def test_glmm_matches_metafor(name: str) -> None:
     dataset = _dataset(name)
     want = dataset.get("glmm")
-    if want is None:
-        pytest.fail(f"{name}: metafor's GLMM failed; the reference set should not hold such data")
     events, totals = _counts(dataset)
+    if want is None:
+        # lme4 gave up ("Cannot fit ML model"); the engine must still answer, not raise.
+        res = pool_glmm(events, totals)
+        assert res.degenerate or (res.pooled and res.estimate is not None), name
+        GLMM_FAILED.append(name)
+        return
     res = pool_glmm(events, totals)
     values = dict(zip(FIELDS["glmm"], want, strict=True))
     if res.degenerate:
