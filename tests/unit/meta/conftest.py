@@ -5,18 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-REFERENCE = Path(
-    os.environ.get(
-        "LR_METAFOR_REFERENCE", REPO / "tests" / "reference" / "metafor_reference.json.gz"
-    )
-)
+REFERENCE = REPO / "tests" / "reference" / "metafor_reference.json.gz"
 TABLE1 = REPO / "reviews" / "ldh_resorption" / "baseline" / "table1_prevalence.csv"
 
 
