@@ -30,16 +30,18 @@ def serve(
 
     settings = get_settings()
     try:
-        settings.check_secrets()
+        settings.session_secret()
         require_migrated(make_engine(settings.database_url))
     except (ValueError, NotMigratedError) as exc:
         raise CliError(str(exc)) from exc
+    # X-Forwarded-For decides the address sign-in attempts are counted for: believe it only
+    # from the proxies named in FORWARDED_ALLOW_IPS (uvicorn would trust 127.0.0.1 by default).
+    proxies = settings.forwarded_allow_ips
+    options = {"proxy_headers": proxies is not None, "forwarded_allow_ips": proxies or ""}
     if workers > 1:
-        uvicorn.run(
-            "services.web.asgi:app", host=host, port=port, workers=workers, proxy_headers=True
-        )
+        uvicorn.run("services.web.asgi:app", host=host, port=port, workers=workers, **options)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+        uvicorn.run(create_app(settings), host=host, port=port, **options)
 
 
 @user_app.command("add")

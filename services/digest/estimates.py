@@ -50,16 +50,21 @@ def recompute_and_queue(
     protocol = Protocol.model_validate(review.protocol)
     outcome = protocol.outcome
     snapshot, changes, _ = record_snapshot(
-        session, review, outcome=outcome.name,
+        session,
+        review,
+        outcome=outcome.name,
         options={"transform": outcome.transform, "method": outcome.method, "test": outcome.test},
         headline=headline_of(protocol),
         thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
-        trigger=trigger, search_run_id=search_run_id,
-        events_field=outcome.events_field, total_field=outcome.total_field,
+        trigger=trigger,
+        search_run_id=search_run_id,
+        events_field=outcome.events_field,
+        total_field=outcome.total_field,
     )
     changes_dict: dict[str, Any] = changes.to_dict()
     if not notify:
         return snapshot, []
-    rows = queue_digest(session, review, snapshot, changes_dict, base_url=base_url,
-                        mail_domain=mail_domain)
+    rows = queue_digest(
+        session, review, snapshot, changes_dict, base_url=base_url, mail_domain=mail_domain
+    )
     return snapshot, rows

@@ -92,7 +92,9 @@ async def _validation(request: Request, exc: Exception) -> Response:
 async def _http(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
     detail = getattr(exc, "detail", "error")
-    return error_response(request, status, str(detail))
+    response = error_response(request, status, str(detail))
+    response.headers.update(getattr(exc, "headers", None) or {})  # e.g. Allow on a 405
+    return response
 
 
 def install(app: FastAPI) -> None:
