@@ -52,12 +52,12 @@ def check_secret(value: str) -> str:
     lowered = value.strip().lower()
     if lowered in PLACEHOLDER_SECRETS or "change-me" in lowered or "changeme" in lowered:
         raise ValueError(
-            "SECRET_KEY is a placeholder: set a random value "
-            "(python -c 'import secrets; print(secrets.token_urlsafe(48))') or unset it "
+            "a known placeholder, anyone could sign sessions with it: set a random value "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))') or unset it "
             "to have one generated in DATA_DIR"
         )
     if len(value) < MIN_SECRET_LENGTH:
-        raise ValueError(f"SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters")
+        raise ValueError(f"too short: use at least {MIN_SECRET_LENGTH} random characters")
     return value
 
 

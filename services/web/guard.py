@@ -6,7 +6,8 @@ sees it.
 - A state-changing request that is not a form must carry the session's CSRF token in the
   X-CSRF-Token header; without it the answer is 403 before a byte of the body is read (forms
   carry the token in the body, which :func:`services.web.security.csrf_protect` checks).
-- Ids in the path above the database's integer range get 404; JSON and form values holding a
+- Ids in the path above the database's integer range (and paths with a NUL) get 404, query
+  strings with a NUL 422; JSON and form values holding a
   NUL character, an unpaired surrogate or an integer outside the 32-bit range get 422 naming the
   field, so nothing the database cannot store (or the pages cannot print) reaches a route.
 
@@ -60,9 +61,15 @@ class RequestGuard:
         await self.app(scope, receive, send)
 
     def _refuse_early(self, scope: Scope, headers: Headers) -> JSONResponse | None:
-        for segment in str(scope.get("path", "")).split("/"):
+        path = str(scope.get("path", ""))
+        if _UNSTORABLE.search(path):
+            return _refusal(404, "no such page: the address holds a NUL or invalid character")
+        for segment in path.split("/"):
             if _DIGITS.match(segment) and int(segment) > MAX_DB_INT:
                 return _refusal(404, f"no such item: {segment[:20]} is not a known id")
+        query = bytes(scope.get("query_string", b"")).lower()
+        if b"%00" in query or b"\x00" in query:
+            return _refusal(422, "query: a parameter contains a NUL character")
         if scope["method"] in SAFE_METHODS:
             return None
         length = headers.get("content-length", "")
