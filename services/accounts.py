@@ -153,7 +153,7 @@ def add_user(
 def check_password(password: str, *, email: str) -> None:
     """Refuse (InvalidAccountInput, field ``password``) a password that is too short or too long
     to be typed into the sign-in form, trivial (few distinct characters, only spaces, the
-    email or its local part) or one of the most common ones."""
+    email, mostly the email's local part) or one of the most common ones."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidAccountInput(
             "password", f"password must have at least {MIN_PASSWORD_LENGTH} characters"
@@ -169,7 +169,10 @@ def check_password(password: str, *, email: str) -> None:
             "password",
             f"password must use at least {MIN_DISTINCT_CHARACTERS} different characters",
         )
-    if folded in COMMON_PASSWORDS or folded in {email, local_part} or email in folded:
+    mostly_the_email = (
+        len(local_part) >= 3 and local_part in folded and (2 * len(local_part) > len(folded))
+    )
+    if folded in COMMON_PASSWORDS or email in folded or mostly_the_email:
         raise InvalidAccountInput(
             "password", "password is too easy to guess (a common password or the email)"
         )

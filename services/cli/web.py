@@ -3,6 +3,7 @@ add|list|disable|remove-member`` (accounts; disabling or a new password ends the
 
 from __future__ import annotations
 
+import getpass
 import sys
 from typing import Annotated
 
@@ -94,9 +95,16 @@ def user_add(
 
 def _read_password() -> str:
     """The password from stdin: prompted twice without echo at a terminal, else one line."""
-    if sys.stdin.isatty():
-        return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
-    return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        first = getpass.getpass("Password: ")
+        second = getpass.getpass("Repeat for confirmation: ")
+    except EOFError as exc:
+        raise CliError("no password typed") from exc
+    if first != second:
+        raise CliError("the two passwords differ: run the command again")
+    return first
 
 
 def _review(session: Session, slug: str) -> Review:
