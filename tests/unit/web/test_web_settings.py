@@ -95,3 +95,14 @@ def test_a_placeholder_in_the_secret_file_is_refused(tmp_path):
     path.chmod(0o600)
     with pytest.raises(ValueError, match="placeholder"):
         load_or_create_secret(tmp_path)
+
+
+def test_compose_requires_a_secret_and_env_example_ships_none():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    compose = (root / "docker-compose.yml").read_text()
+    assert "SECRET_KEY: ${SECRET_KEY:?" in compose
+    lines = (root / ".env.example").read_text().splitlines()
+    shipped = [line.split("=", 1)[1] for line in lines if line.startswith("SECRET_KEY=")]
+    assert shipped == [""]  # empty: compose stops and asks for one
