@@ -28,7 +28,16 @@ from db.session import make_engine, make_sessionmaker
 from services.settings import Settings
 from services.web import errors
 from services.web.guard import RequestGuard
-from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
+from services.web.routes import (
+    auth,
+    conflicts,
+    evidence,
+    exports,
+    extraction,
+    reviews,
+    rob,
+    screening,
+)
 from services.web.security import SESSION_LIFETIME
 from services.web.templating import make_templates
 
@@ -82,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(TimingAndHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, reviews, screening, conflicts, extraction, exports):
+    for module in (auth, reviews, screening, conflicts, extraction, exports, evidence, rob):
         app.include_router(module.router)
     errors.install(app)
     return app

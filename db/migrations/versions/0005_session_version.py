@@ -1,7 +1,7 @@
 """users.session_version: a sign-in session is valid only while it carries the current version
 
-Revision ID: 0004_session_version
-Revises: 0003
+Revision ID: 0005_session_version
+Revises: 0004_evidence
 Create Date: 2026-12-02 01:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_session_version"
-down_revision: str | None = "0003"
+revision: str = "0005_session_version"
+down_revision: str | None = "0004_evidence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
