@@ -218,12 +218,15 @@ def disable_user(*, session: Session, email: str) -> User:
 def remove_member(*, session: Session, email: str, review: Review) -> bool:
     """Take the user's role on ``review`` away; False when they held none."""
     user = find_user(session=session, email=email)
-    removed = session.execute(
-        delete(Membership).where(Membership.user_id == user.id, Membership.review_id == review.id)
-    ).rowcount
+    membership = session.scalar(
+        select(Membership).where(Membership.user_id == user.id, Membership.review_id == review.id)
+    )
+    if membership is None:
+        return False
+    session.delete(membership)
     session.flush()
     logger.info("account %s removed from review %s", user.id, review.slug)
-    return bool(removed)
+    return True
 
 
 def _grant(session: Session, user: User, review: Review, role: str) -> None:

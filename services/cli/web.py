@@ -46,11 +46,24 @@ def serve(
     # X-Forwarded-For decides the address sign-in attempts are counted for: believe it only
     # from the proxies named in FORWARDED_ALLOW_IPS (uvicorn would trust 127.0.0.1 by default).
     proxies = settings.forwarded_allow_ips
-    options = {"proxy_headers": proxies is not None, "forwarded_allow_ips": proxies or ""}
+    trusted, allowed = proxies is not None, proxies or ""
     if workers > 1:
-        uvicorn.run("services.web.asgi:app", host=host, port=port, workers=workers, **options)
+        uvicorn.run(
+            "services.web.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            proxy_headers=trusted,
+            forwarded_allow_ips=allowed,
+        )
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, **options)
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            proxy_headers=trusted,
+            forwarded_allow_ips=allowed,
+        )
 
 
 @user_app.command("add")
