@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005_session_version"
-down_revision: str | None = "0004_evidence"
+revision: str = "0006_session_version"
+down_revision: str | None = "0005_harvest_quarantine"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
