@@ -22,6 +22,7 @@ from db.models import EstimateSnapshot, OutboxEmail, Review, ReviewRecord, Searc
 from services.digest.compose import DigestContent, render_html, render_text, subject
 from services.digest.plot import forest_png
 from services.digest.triggers import notify_reasons
+from services.reviews import protocol_of
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +142,10 @@ def queue_digest(
     protocol asks for periodic "no change" notes) or the protocol lists no recipients. Calling it
     again for the same snapshot adds nothing and returns the rows already there.
     """
-    digest_cfg = (review.protocol or {}).get("digest") or {}
-    recipients = [str(r) for r in digest_cfg.get("recipients") or []]
-    reasons = notify_reasons(changes, digest_cfg.get("thresholds") or {})
-    if not reasons and digest_cfg.get("periodic_no_change"):
+    digest = protocol_of(review).digest
+    recipients = list(digest.recipients)
+    reasons = notify_reasons(changes, digest.thresholds.model_dump())
+    if not reasons and digest.periodic_no_change:
         reasons = ["No change in the evidence (periodic note)."]
     if not reasons or not recipients:
         logger.info(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -120,6 +121,77 @@ def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Pooled:
+    """A review's estimate computed from its studies, not yet stored."""
+
+    analysis: Analysis
+    study_ids: list[int]
+    summary: dict[str, Any]
+
+
+def pool_studies(
+    session: Session,
+    review_id: int,
+    *,
+    options: Mapping[str, Any],
+    headline: Headline | None,
+    events_field: str,
+    total_field: str,
+) -> Pooled:
+    """Read ``review_id``'s studies and pool them (no write: run it outside a write transaction).
+
+    ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
+    """
+    studies = load_studies(session, review_id, events_field=events_field, total_field=total_field)
+    analysis = analyse(studies, headline=headline, **options)
+    ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
+    return Pooled(analysis, ids, snapshot_summary(analysis.result, ids))
+
+
+def add_snapshot(
+    session: Session,
+    review: Review,
+    pooled: Pooled,
+    *,
+    outcome: str,
+    thresholds: Thresholds,
+    trigger: str = "manual",
+    search_run_id: int | None = None,
+) -> tuple[EstimateSnapshot, Changes]:
+    """Compare ``pooled`` with the last snapshot and add (flush) it as a new one."""
+    previous = latest_snapshot(session, review.id, outcome)
+    changes = compare(None if previous is None else _summary_of(previous), pooled.summary,
+                      thresholds)
+    res = pooled.analysis.result
+    row = EstimateSnapshot(
+        review_id=review.id,
+        search_run_id=search_run_id,
+        trigger=trigger,
+        outcome=outcome,
+        method=res.method,
+        transform=res.transform,
+        k=res.k,
+        study_ids=pooled.study_ids,
+        estimate=res.estimate,
+        ci_low=res.ci_low,
+        ci_high=res.ci_high,
+        pi_low=res.pi_low,
+        pi_high=res.pi_high,
+        tau2=res.tau2,
+        i2=res.i2,
+        result=res.to_dict(),
+        audit=[f.to_dict() for f in pooled.analysis.findings],
+        changes=changes.to_dict(),
+    )
+    session.add(row)
+    session.flush()
+    logger.info(
+        "review %s: snapshot %s (k=%s, notify=%s)", review.id, row.id, res.k, changes.notify
+    )
+    return row, changes
+
+
 def record_snapshot(
     session: Session,
     review: Review,
@@ -133,40 +205,9 @@ def record_snapshot(
     events_field: str = "n_resorbed",
     total_field: str = "n_total",
 ) -> tuple[EstimateSnapshot, Changes, Analysis]:
-    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one.
-
-    ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
-    """
-    studies = load_studies(session, review.id, events_field=events_field, total_field=total_field)
-    analysis = analyse(studies, headline=headline, **options)
-    ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
-    summary = snapshot_summary(analysis.result, ids)
-    previous = latest_snapshot(session, review.id, outcome)
-    changes = compare(None if previous is None else _summary_of(previous), summary, thresholds)
-    res = analysis.result
-    row = EstimateSnapshot(
-        review_id=review.id,
-        search_run_id=search_run_id,
-        trigger=trigger,
-        outcome=outcome,
-        method=res.method,
-        transform=res.transform,
-        k=res.k,
-        study_ids=ids,
-        estimate=res.estimate,
-        ci_low=res.ci_low,
-        ci_high=res.ci_high,
-        pi_low=res.pi_low,
-        pi_high=res.pi_high,
-        tau2=res.tau2,
-        i2=res.i2,
-        result=res.to_dict(),
-        audit=[f.to_dict() for f in analysis.findings],
-        changes=changes.to_dict(),
-    )
-    session.add(row)
-    session.flush()
-    logger.info(
-        "review %s: snapshot %s (k=%s, notify=%s)", review.id, row.id, res.k, changes.notify
-    )
-    return row, changes, analysis
+    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one."""
+    pooled = pool_studies(session, review.id, options=options, headline=headline,
+                          events_field=events_field, total_field=total_field)
+    row, changes = add_snapshot(session, review, pooled, outcome=outcome, thresholds=thresholds,
+                                trigger=trigger, search_run_id=search_run_id)
+    return row, changes, pooled.analysis

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -90,6 +91,8 @@ BAD_ARGUMENTS = [
     (("update", "--snapshot", "/no/such/folder"), "error: snapshot folder /no/such/folder does not exist"),
     (("update", "--snapshot", "demo", "--fault", "teapot:1"), "error: fault 'teapot:1' not understood"),
     (("update", "--until", "last week"), "error: --until 'last week' is not a date"),
+    (("update", "--until", (dt.date.today() + dt.timedelta(days=1)).isoformat()),
+     f"error: --until {dt.date.today() + dt.timedelta(days=1)} is after today"),
 ]
 
 

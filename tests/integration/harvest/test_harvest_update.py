@@ -123,7 +123,7 @@ def test_unreachable_entrez_fails_with_a_clear_reason(session_factory) -> None:
 def test_a_second_update_of_the_same_review_is_refused(session_factory, demo_snapshot) -> None:
     import threading
 
-    from services.update import UpdateInProgressError
+    from services.runs import UpdateInProgressError
 
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
@@ -142,15 +142,17 @@ def test_a_second_update_of_the_same_review_is_refused(session_factory, demo_sna
         assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"]
 
 
-def test_an_interrupted_run_is_closed_and_its_window_asked_again(session_factory, demo_snapshot) -> None:
+def test_an_interrupted_run_is_resumed_with_its_window(session_factory, demo_snapshot) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with session_factory.begin() as session:  # a process died in the middle of an update
-        session.add(SearchRun(review_id=1, status="running", query="q", window_start=dt.date(2023, 10, 1),
-                              window_end=WEEK1_END, windows=[], stats={}))
+        session.add(SearchRun(review_id=1, status="started", query=protocol.search.term,
+                              window_start=dt.date(2023, 10, 1), window_end=WEEK1_END, windows=[],
+                              stats={}))
     with ReplayServer(demo_snapshot) as server:
-        result = update(session_factory, protocol, options(server.url), WEEK1_END)
-    assert (result.status, result.window_start, result.new) == ("succeeded", "2023-10-01", 10)
+        result = update(session_factory, protocol, options(server.url), WEEK2_END)
+        assert crdt_windows(server) == [("2023/10/01", "2024/01/07")]
+    assert (result.run_id, result.status, result.window_end, result.new) == (
+        1, "succeeded", "2024-01-07", 10)
     with session_factory() as session:
-        old = session.scalars(select(SearchRun).order_by(SearchRun.id)).first()
-        assert old is not None and old.status == "failed" and "interrupted" in (old.error or "")
+        assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"]
