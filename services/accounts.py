@@ -12,6 +12,7 @@ Functions take ``*, session``, may flush, never commit.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 
@@ -145,7 +146,7 @@ def authenticate(*, session: Session, email: str, password: str, ip: str) -> Use
     user = session.scalar(select(User).where(User.email == email))
     ok = user is not None and user.is_active and verify_password(user.password_hash, password)
     if user is None:
-        verify_password(_DUMMY_HASH, password)  # same cost whether or not the account exists
+        verify_password(_dummy_hash(), password)  # same cost whether or not the account exists
     session.add(LoginAttempt(email=email, ip=ip, succeeded=ok))
     session.flush()
     if not ok or user is None:
@@ -182,4 +183,7 @@ def reviews_of(*, session: Session, user: User) -> list[tuple[Review, str]]:
     return [(r, role) for r, role in rows]
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown accounts; computed at the first sign-in, not import."""
+    return _hasher.hash("not-a-real-password-0")

@@ -44,7 +44,6 @@ class Settings(BaseSettings):
         default=None,
         description="Requests per second; default 3 without an API key, 10 with one; 0 = off.",
     )
-    entrez_overlap_days: int = Field(default=3, ge=0)
     entrez_esearch_cap: int = Field(default=9_999, ge=1)
 
     secret_key: str = DEFAULT_SECRET

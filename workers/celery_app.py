@@ -19,12 +19,12 @@ for.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -123,15 +123,23 @@ def smtp_config(settings: Settings) -> SmtpConfig:
     )
 
 
-_runtime: tuple[int, Runtime] | None = None
+_runtime: Runtime | None = None
+
+
+@worker_process_init.connect
+def _new_runtime(**_: Any) -> None:
+    """Each worker child builds its own engine and Redis client (never the parent's, forked)."""
+    global _runtime
+    _runtime = Runtime(get_settings())
 
 
 def runtime() -> Runtime:
-    """The Runtime of this process (rebuilt after a fork)."""
+    """The Runtime of this process: built by ``worker_process_init`` in a worker child, on first
+    use elsewhere (beat, the CLI)."""
     global _runtime
-    if _runtime is None or _runtime[0] != os.getpid():
-        _runtime = (os.getpid(), Runtime(get_settings()))
-    return _runtime[1]
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime
 
 
 app = make_celery(get_settings())
