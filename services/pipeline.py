@@ -41,6 +41,7 @@ class PipelineOptions:
     client: ClientConfig
     rate_limit: float
     redis_url: str | None = None
+    redis_key_prefix: str = "living-review:"
     base_url: str = ""
     mail_domain: str = "living-review.local"
     lock_dir: Path = field(
@@ -69,6 +70,7 @@ class PipelineOptions:
             client=config,
             rate_limit=settings.rate_limit,
             redis_url=settings.redis_url,
+            redis_key_prefix=settings.redis_key_prefix,
             base_url=settings.base_url,
             mail_domain=mail_domain_of(settings.mail_from),
             # one lock folder per database: two databases on one machine do not block each other
@@ -82,7 +84,7 @@ class PipelineOptions:
         return dataclasses.replace(self, client=dataclasses.replace(self.client, base_url=url))
 
     def make_client(self) -> EntrezClient:
-        return EntrezClient(self.client, make_rate_limiter(self.rate_limit, self.redis_url))
+        return EntrezClient(self.client, make_rate_limiter(self.rate_limit, self.redis_url, self.redis_key_prefix)
 
 
 def run_update(
@@ -102,7 +104,7 @@ def run_update(
     """
     with factory() as session:
         review_id = review_by_slug(session, protocol.slug).id
-    lock = make_review_lock(options.redis_url, options.lock_dir)
+    lock = make_review_lock(options.redis_url, options.lock_dir, options.redis_key_prefix)
     token = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     try:
         with holding(lock, review_id, token, options.lock_ttl):

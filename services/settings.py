@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         description="Requests per second; default 3 without an API key, 10 with one; 0 = off.",
     )
     entrez_esearch_cap: int = Field(default=9_999, ge=1)
+    redis_key_prefix: str = Field(
+        default="living-review:",
+        description="Prefix of every Redis key (locks, rate limit, debounce, beat, Celery queues), "
+        "so several deployments or test runs can share one Redis database.",
+    )
 
     secret_key: str = DEFAULT_SECRET
     environment: str = Field(default="local", description="local, test or production.")

@@ -61,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
             # sweep for unacked messages past the timeout every interval (not every 10th one)
             "unacked_restore_interval": max(5, min(60, visibility // 20)),
             "unacked_restore_throttle": 1,
+            "global_keyprefix": settings.redis_key_prefix,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
@@ -111,7 +112,7 @@ class Runtime:
 
     @cached_property
     def lock(self) -> RedisReviewLock:
-        return RedisReviewLock(self.redis)
+        return RedisReviewLock(self.redis, self.settings.redis_key_prefix)
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:

@@ -69,7 +69,7 @@ class PipelineTask(Task):  # type: ignore[misc]
 
 
 def _too_many_deliveries(task: Task) -> bool:
-    key = f"living-review:deliveries:{task.request.id}"
+    key = f"{runtime().settings.redis_key_prefix}deliveries:{task.request.id}"
     count = runtime().redis.incr(key)
     runtime().redis.expire(key, 86400)
     if count > MAX_DELIVERIES:
@@ -211,7 +211,8 @@ def send_digests(self: Task) -> dict[str, Any]:
 def debouncer() -> Debouncer:
     """The recompute debouncer of this process."""
     rt = runtime()
-    return Debouncer(rt.redis, rt.settings.recompute_debounce_seconds)
+    return Debouncer(rt.redis, rt.settings.recompute_debounce_seconds,
+                     prefix=rt.settings.redis_key_prefix)
 
 
 def request_recompute(review_id: int) -> bool:

@@ -97,9 +97,9 @@ def test_any_pubmed_error_fails_the_run_and_the_next_one_asks_for_the_window_aga
         session_factory, demo_snapshot) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
-    with ReplayServer(demo_snapshot, faults="truncate@efetch:*") as server:
-        with pytest.raises(PubMedError):
-            update(session_factory, protocol, options(server.url, tries=2), WEEK1_END)
+    with ReplayServer(demo_snapshot, faults="truncate@efetch:*") as server, \
+            pytest.raises(PubMedError):
+        update(session_factory, protocol, options(server.url, tries=2), WEEK1_END)
     [(status, error)] = statuses(session_factory)
     assert status == "failed" and error is not None and "Error: " in error
     with ReplayServer(demo_snapshot) as server:

@@ -16,7 +16,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 PG_ADMIN = os.environ.get("LR_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("LR_TEST_WORKERS_REDIS", "redis://127.0.0.1:6379/13")
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "workers"
 
@@ -70,10 +69,12 @@ class SmtpServer:
             self.controller = None
 
 
-def worker_env(pg_url: str, redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+def worker_env(pg_url: str, redis_url: str, prefix: str, smtp_port: int,
+               **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
-        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "SMTP_HOST": "127.0.0.1",
+        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
+        "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port), "SMTP_TIMEOUT": "5", "BASE_URL": "http://lr.test",
         "DATA_DIR": str(ARTIFACTS / "data"), "PYTHONUNBUFFERED": "1",
     })
