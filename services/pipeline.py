@@ -84,7 +84,8 @@ class PipelineOptions:
         return dataclasses.replace(self, client=dataclasses.replace(self.client, base_url=url))
 
     def make_client(self) -> EntrezClient:
-        return EntrezClient(self.client, make_rate_limiter(self.rate_limit, self.redis_url, self.redis_key_prefix)
+        limiter = make_rate_limiter(self.rate_limit, self.redis_url, self.redis_key_prefix)
+        return EntrezClient(self.client, limiter)
 
 
 def run_update(

@@ -40,7 +40,7 @@ def ensure_review(session: Session, protocol: Protocol) -> Review:
                 detail={"protocol_hash": digest},
             )
         )
-    elif review.protocol_hash != digest:
+    elif review.protocol_hash != digest or review.protocol != protocol.model_dump(mode="json"):
         review.title = protocol.title
         review.protocol = protocol.model_dump(mode="json")
         session.add(

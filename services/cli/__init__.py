@@ -13,6 +13,7 @@ import sys
 import typer
 
 from services.cli.errors import CliError
+from services.protocol import ProtocolError
 
 app = typer.Typer(
     name="living-review",
@@ -43,6 +44,9 @@ def main() -> None:
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ProtocolError as exc:  # a stored protocol that no longer validates, in any command
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
