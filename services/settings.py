@@ -13,7 +13,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the bundled reviews: reviews/ in a checkout, the installed ``reviews`` package otherwise
+BUNDLED_REVIEWS = Path(__file__).resolve().parent.parent / "reviews"
 DEFAULT_SECRET = "dev-insecure-change-me"
 NCBI_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
@@ -24,12 +25,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(
-        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'living-review.sqlite3'}",
-        description="SQLAlchemy URL; postgresql+psycopg://user@host/db for PostgreSQL.",
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'var' / 'living-review.sqlite3'}",
+        description="SQLAlchemy URL (default ./var/living-review.sqlite3 in the working "
+        "directory); postgresql+psycopg://user@host/db for PostgreSQL.",
     )
     redis_url: str | None = Field(default=None, description="Celery broker and shared limiter.")
-    reviews_dir: Path = Field(default=PROJECT_ROOT / "reviews")
-    data_dir: Path = Field(default=PROJECT_ROOT / "var")
+    reviews_dir: Path = Field(default=BUNDLED_REVIEWS)
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
 
     entrez_base_url: str = Field(default=NCBI_EUTILS, description="E-utilities base URL.")
     entrez_email: str = Field(default="living-review@example.org")

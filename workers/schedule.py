@@ -64,7 +64,7 @@ class ZonedCrontab(crontab):
             raise ScheduleError(f"cron {expression!r}: {exc}") from exc
         self.expression = expression
 
-    @property  # type: ignore[override]
+    @property
     def tz(self) -> dt.tzinfo:
         return self.zone
 

@@ -57,7 +57,7 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max":
          "retry_jitter": True, "max_retries": 6}
 
 
-class PipelineTask(Task):  # type: ignore[misc]
+class PipelineTask(Task):
     """Base of the update steps: on final failure, mark the run failed and free the review."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
