@@ -96,6 +96,7 @@ def run_update(
     until: dt.date,
     today: dt.date | None = None,
     progress: steps.Progress | None = None,
+    accept_empty: bool = False,
 ) -> steps.UpdateResult:
     """One full update of the review in this process, under its lock; what it did.
 
@@ -111,7 +112,7 @@ def run_update(
         with holding(lock, review_id, token, options.lock_ttl):
             with factory.begin() as session:
                 run_id = runs.begin(session, protocol, until, today).id
-            return _run_steps(factory, protocol.slug, run_id, options, progress)
+            return _run_steps(factory, protocol.slug, run_id, options, progress, accept_empty)
     except ReviewBusyError as exc:
         raise runs.UpdateInProgressError(
             f"another update of {protocol.slug} is running ({exc.holder or 'holder unknown'}); "
@@ -134,10 +135,11 @@ def _run_steps(
     run_id: int,
     options: PipelineOptions,
     progress: steps.Progress | None,
+    accept_empty: bool,
 ) -> steps.UpdateResult:
     summaries: dict[str, Any] = {}
     try:
-        steps.harvest(factory, run_id, options.make_client(), progress)
+        steps.harvest(factory, run_id, options.make_client(), progress, accept_empty=accept_empty)
         summaries["prescreen"] = steps.prescreen(factory, run_id)
         summaries["propose"] = steps.propose(factory, run_id)
         summaries["recompute"] = steps.recompute(

@@ -26,7 +26,8 @@ by the client (:mod:`services.pubmed.client`); Celery retries only lost database
 connections, and a run is settled only once the last attempt failed.
 
 Errors: :class:`UpdateError` (base); :class:`UpdateInProgressError` (the review is locked);
-:class:`RunError` with :class:`RunClosedError`, :class:`RunHeldError`, :class:`WindowError`.
+:class:`RunError` with :class:`RunClosedError`, :class:`RunHeldError`, :class:`WindowError`
+(and its :class:`WindowCoveredError`: nothing new to ask for, not a failure).
 """
 
 from __future__ import annotations
@@ -94,6 +95,17 @@ class WindowError(RunError):
     """The window asked for cannot be searched (ends before it starts, or in the future)."""
 
 
+class WindowCoveredError(WindowError):
+    """A succeeded run already searched up to the date asked for: there is nothing to do."""
+
+    def __init__(self, run: SearchRun) -> None:
+        super().__init__(
+            f"already up to date: run {run.id} searched up to {run.window_end} "
+            "(give a later --until for a new window)"
+        )
+        self.run_id = run.id
+
+
 def advance(run: SearchRun, to: RunStatus) -> None:
     """Move ``run`` one state on; RunClosedError / RunError when that is not the next state."""
     current = RunStatus(run.status)
@@ -128,6 +140,8 @@ def next_window(
     ).first()
     if last is None:
         start = protocol.search.start_date
+    elif until <= last.window_end:
+        raise WindowCoveredError(last)
     else:
         start = last.window_end - dt.timedelta(days=protocol.search.overlap_days)
     start = min(start, today)

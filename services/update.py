@@ -89,10 +89,13 @@ def harvest(
     run_id: int,
     client: EntrezClient,
     progress: Progress | None = None,
+    *,
+    accept_empty: bool = False,
 ) -> dict[str, Any]:
     """Fetch the run's window and store it in one transaction; idempotent per run.
 
-    RunHeldError when the search found 0 records although every earlier window found some.
+    RunHeldError when the search found 0 records although every earlier window found some,
+    unless ``accept_empty`` (a person checked the search and PubMed).
     """
     with factory() as session:
         run = session.get_one(SearchRun, run_id)
@@ -102,7 +105,7 @@ def harvest(
     before = client.requests
     records, deleted, windows = fetch_window(client, term, start, end, progress)
     found = sum(w["count"] for w in windows)
-    if found == 0:
+    if found == 0 and not accept_empty:
         _hold_if_unexpectedly_empty(factory, review_id, start, end)
     return store_harvest(factory, run_id, records, deleted, windows, client.requests - before)
 
@@ -121,7 +124,7 @@ def _hold_if_unexpectedly_empty(
         raise RunHeldError(
             f"esearch found 0 records for {start}..{end} although each of the {runs} earlier "
             "windows found some: check the query and PubMed, then run the update again "
-            "(the window is kept)"
+            "(the window is kept; `living-review update --accept-empty` accepts an empty one)"
         )
 
 

@@ -117,6 +117,10 @@ def begin_update(review_id: int, token: str, until: str | None = None) -> int | 
             slug = session.get_one(Review, review_id).slug
             protocol = load_protocol(rt.settings.reviews_dir, slug)
             run_id = runs.begin(session, protocol, end).id
+    except runs.WindowCoveredError as exc:
+        logger.info("review %s: no update needed: %s", review_id, exc)
+        rt.lock.release(review_id, token)
+        return None
     except (ProtocolError, UpdateError) as exc:
         logger.error("review %s: update not started: %s", review_id, exc)
         with rt.session_factory.begin() as session:

@@ -87,6 +87,14 @@ def update(
     fault: Annotated[
         str | None, typer.Option(help="With --snapshot: faults to inject, e.g. 429:2,500:1.")
     ] = None,
+    accept_empty: Annotated[
+        bool,
+        typer.Option(
+            "--accept-empty",
+            help="Accept a search that finds 0 records where earlier windows found some "
+            "(otherwise the run is held for a person).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one full update of a review: harvest, pre-screen, propose, recompute, digest."""
@@ -94,7 +102,7 @@ def update(
     from services.protocol import ProtocolError
     from services.pubmed.errors import PubMedError
     from services.pubmed.replay import FaultSpecError, ReplayServer, SnapshotError
-    from services.runs import UpdateError
+    from services.runs import UpdateError, WindowCoveredError
 
     ctx = context()
     protocol = ctx.protocol(review)
@@ -108,13 +116,18 @@ def update(
     options = PipelineOptions.from_settings(ctx.settings)
     try:
         if snapshot is None:
-            result = run_update(factory, protocol, options, until=upper, progress=_progress)
+            result = run_update(factory, protocol, options, until=upper, progress=_progress,
+                                    accept_empty=accept_empty)
         else:
             with ReplayServer(snapshot_dir(ctx, review, snapshot), faults=fault) as server:
                 options = options.with_base_url(server.url)
-                result = run_update(factory, protocol, options, until=upper, progress=_progress)
+                result = run_update(factory, protocol, options, until=upper, progress=_progress,
+                                    accept_empty=accept_empty)
     except CliError:
         raise
+    except WindowCoveredError as exc:
+        typer.echo(f"{review}: {exc}")
+        return
     except (SnapshotError, FaultSpecError, ProtocolError, UpdateError) as exc:
         raise CliError(str(exc)) from exc
     except PubMedError as exc:

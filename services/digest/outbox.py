@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, OutboxEmail, Review, ReviewRecord, SearchRun, Study
+from db.upsert import insert_missing
 from services.digest.compose import DigestContent, render_html, render_text, subject
 from services.digest.plot import forest_png
 from services.digest.triggers import notify_reasons
@@ -159,23 +160,26 @@ def queue_digest(
     content = build_content(session, review, snapshot, reasons, base_url=base_url)
     attachments, cid = _attachments(content.forest_png, snapshot.id, mail_domain)
     text, html = render_text(content), render_html(content, cid)
-    for recipient in todo:
-        row = OutboxEmail(
-            review_id=review.id,
-            snapshot_id=snapshot.id,
-            recipient=recipient,
-            subject=subject(content),
-            message_id=message_id(review.slug, snapshot.id, recipient, mail_domain),
-            body_text=text,
-            body_html=html,
-            attachments=attachments,
-            status="pending",
-        )
-        session.add(row)
-        existing[recipient] = row
+    rows = [
+        {
+            "review_id": review.id,
+            "snapshot_id": snapshot.id,
+            "recipient": recipient,
+            "subject": subject(content),
+            "message_id": message_id(review.slug, snapshot.id, recipient, mail_domain),
+            "body_text": text,
+            "body_html": html,
+            "attachments": attachments,
+            "status": "pending",
+            "attempts": 0,
+        }
+        for recipient in todo
+    ]
     session.flush()
-    logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, len(todo))
-    return list(existing.values())
+    # one digest per snapshot (so per run) and recipient: the constraint decides, not a SELECT
+    added = insert_missing(session, OutboxEmail, rows, ("snapshot_id", "recipient"))
+    logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, added)
+    return list(_existing(session, snapshot.id).values())
 
 
 def _existing(session: Session, snapshot_id: int) -> dict[str, OutboxEmail]:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from db.models import Extraction, Record, ReviewRecord, SearchRun, Study
 from services.pubmed.errors import EntrezUnavailableError
 from services.pubmed.replay import ReplayServer
+from services.runs import WindowCoveredError
 
 pytestmark = pytest.mark.integration
 WEEK1_END, WEEK2_END = dt.date(2024, 1, 7), dt.date(2024, 1, 14)
@@ -55,8 +56,9 @@ def test_two_updates_are_incremental_and_a_third_adds_nothing(session_factory, d
             new_pmids = set(session.scalars(
                 select(Record.pmid).join(ReviewRecord).where(ReviewRecord.search_run_id == second.run_id)))
         assert new_pmids == {p for p in range(99000201, 99000210)}
-        third = update(session_factory, protocol, opts, WEEK2_END)
-        assert (third.new, third.updated, third.linked) == (0, 0, 0)
+        with pytest.raises(WindowCoveredError, match=f"run {second.run_id} searched up to 2024-01-14"):
+            update(session_factory, protocol, opts, WEEK2_END)  # a third run has nothing to ask
+        assert len(server.state.log) == seen + len(crdt_windows(server, seen)) + 1
     assert record_count(session_factory) == 19
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select, text
 from db.models import AuditLog, ReviewRecord, SearchRun
 from services import runs
 from services import update as steps
+from services.pipeline import run_update
 from services.pubmed.errors import EntrezUnavailableError, PubMedError
 from services.pubmed.replay import ReplayServer
 from services.pubmed.xmlbuild import write_synthetic_snapshot
@@ -122,6 +123,10 @@ def test_zero_found_where_every_earlier_window_found_some_holds_the_run(
     with ReplayServer(demo_snapshot) as server:
         after = update(session_factory, protocol, options(server.url), WEEK2_END)
     assert (after.status, after.window_start, after.new) == ("succeeded", "2024-01-04", 9)
+    with ReplayServer(empty) as server:  # a person checked: this window is really empty
+        accepted = run_update(session_factory, protocol, options(server.url),
+                              until=dt.date(2024, 1, 21), accept_empty=True)
+    assert (accepted.status, accepted.found, accepted.window_start) == ("succeeded", 0, "2024-01-11")
 
 
 def test_a_step_failing_after_harvest_ends_the_run_failed_with_its_reason(
