@@ -113,3 +113,19 @@ def test_a_malformed_protocol_names_file_and_field(fresh_env: dict[str, str], tm
     assert result.returncode == 1
     assert "protocol.toml: field screening.recall_target" in result.stderr
     assert not (tmp_path / "empty.sqlite3").exists()  # refused before touching the database
+
+
+def test_the_demo_script_runs_twice(tmp_path: Path) -> None:
+    """`./scripts/demo` is the README's main job: a second run must succeed and change nothing."""
+    env = {**os.environ, "LR_VENV": sys.prefix, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+           "DATA_DIR": str(tmp_path / "var")}
+    first = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert "already up to date: run 2 searched up to 2024-01-14" in second.stdout
+    status = [line for line in second.stdout.splitlines() if line.startswith("ldh_resorption: ")]
+    assert status[-1] == [line for line in first.stdout.splitlines()
+                          if line.startswith("ldh_resorption: ")][-1]
