@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from harvest_helpers import init_review, ldh_protocol, options, update
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from classifiers import persistence
 from db.models import ClassifierModel, Record, ReviewRecord, ScreeningDecision
 from services.pubmed.replay import ReplayServer
+from services.pubmed.xmlbuild import synthetic_articles, write_article_set
 
 pytestmark = pytest.mark.integration
 
@@ -50,12 +52,50 @@ def test_rules_then_cold_start_then_a_model(session_factory, demo_snapshot) -> N
         assert model_row.n_train >= 60 and model_row.n_positive >= 58
         assert "roc_auc" in model_row.metrics
         assert persistence.loads(model_row.blob).version == model_row.version
-        for link in session.scalars(select(ReviewRecord).where(ReviewRecord.search_run_id == second.run_id)):
-            if link.state == "queued":
-                assert link.model_version == model_row.version and link.score is not None
-            if link.state == "auto_excluded" and link.rule == "model_threshold":
-                assert link.score is not None and model_row.threshold is not None
-                assert link.score < model_row.threshold
+        queued = session.scalars(select(ReviewRecord).where(
+            ReviewRecord.search_run_id == second.run_id, ReviewRecord.state == "queued")).all()
+        assert queued and all(link.model_version == model_row.version and link.score is not None
+                              for link in queued)
+
+
+def test_the_model_auto_excludes_off_topic_records_through_the_update(
+        session_factory, tmp_path: Path) -> None:
+    """Enough human exclusions for the recall bound: the next update's model really excludes.
+
+    Stands for a review some months in: reviewers have excluded many off-topic records, and the
+    next window brings more of the same kind (synthetic abstracts of random words).
+    """
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)  # 59 included baseline studies: the positives
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for name, start, first_pmid, seed in (("earlier", dt.date(2023, 10, 2), 91_000_000, 3),
+                                          ("later", dt.date(2024, 1, 2), 92_000_000, 4)):
+        write_article_set(folder / f"{name}.xml",
+                          synthetic_articles(150, start, 20, first_pmid=first_pmid, seed=seed))
+    with ReplayServer(folder) as server:
+        first = update(session_factory, protocol, options(server.url), dt.date(2023, 12, 31))
+        assert (first.new, first.steps["prescreen"]["mode"]) == (150, "cold_start")
+        with session_factory.begin() as session:  # reviewers exclude every one of them
+            for link in session.scalars(select(ReviewRecord).where(ReviewRecord.state == "queued")):
+                link.state = "excluded"
+                session.add(ScreeningDecision(review_record_id=link.id, decision="exclude",
+                                              source="human", reason="Not about resorption"))
+        second = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 31))
+    summary = second.steps["prescreen"]
+    assert (second.new, summary["mode"]) == (150, "model")
+    assert summary["model_excluded"] >= 100, summary
+    with session_factory() as session:
+        model_row = session.scalars(select(ClassifierModel)).one()
+        excluded = session.scalars(select(ReviewRecord).where(
+            ReviewRecord.search_run_id == second.run_id, ReviewRecord.rule == "model_threshold")).all()
+        assert len(excluded) == summary["model_excluded"]
+        assert model_row.threshold is not None
+        assert all(link.state == "auto_excluded" and link.score is not None
+                   and link.score < model_row.threshold for link in excluded)
+        decisions = session.scalars(select(ScreeningDecision).where(
+            ScreeningDecision.source == "model")).all()
+        assert len(decisions) == len(excluded)
 
 
 def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(session_factory, demo_snapshot) -> None:
