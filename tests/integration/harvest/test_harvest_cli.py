@@ -58,6 +58,23 @@ def test_demo_update_then_status_json(env: dict[str, str]) -> None:
     assert status["last_run"]["status"] == "succeeded"
     runs = json.loads(cli("runs", "--json", env=env).stdout)
     assert [r["new"] for r in runs] == [9, 10]
+    assert set(json.loads(second.stdout)) == UPDATE_KEYS
+    assert set(status) == STATUS_KEYS and set(status["records_by_state"]) == RECORD_STATES
+    assert set(status["last_run"]) == RUN_KEYS - {"review"}
+    assert all(set(run) == RUN_KEYS for run in runs)
+    documented = (ROOT / "README.md").read_text(encoding="utf-8").split("`--json` keys")[1]
+    for key in UPDATE_KEYS | STATUS_KEYS | RUN_KEYS | RECORD_STATES:
+        assert f"`{key}`" in documented, f"--json key {key} is not documented in README"
+
+
+UPDATE_KEYS = {"review", "run_id", "status", "window_start", "window_end", "found", "new",
+               "updated", "linked", "deleted", "requests", "steps", "error"}
+STATUS_KEYS = {"review", "title", "records", "records_by_state", "linked_to_baseline", "queued",
+               "excluded", "included", "studies_included", "studies_retracted", "last_run"}
+RECORD_STATES = {"new", "linked", "queued", "auto_excluded", "excluded", "included"}
+RUN_KEYS = {"review", "id", "status", "window_start", "window_end", "started_at", "finished_at",
+            "found", "fetched", "new", "updated", "linked", "deleted", "requests", "sub_windows",
+            "protocol_hash", "error"}
 
 
 def test_persistent_entrez_failure_exits_non_zero_and_records_the_run(env: dict[str, str]) -> None:
