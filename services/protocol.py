@@ -12,10 +12,13 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from services.meta_analysis.moderators import HypothesisSpec
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
@@ -192,6 +195,32 @@ class Digest(_Strict):
         return value
 
 
+class Hypothesis(_Strict):
+    """A claim about subgroups, tested on every update (see services.meta_analysis.moderators)."""
+
+    name: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+    expect: Literal["greater", "less", "differs", "similar"]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    cut: float | None = None
+    min_studies: int = Field(default=2, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+    def spec(self) -> HypothesisSpec:
+        """The engine's plain form of the hypothesis (imported here: the engine loads SciPy)."""
+        from services.meta_analysis.moderators import HypothesisSpec
+
+        return HypothesisSpec(**self.model_dump())
+
+
+class Analysis(_Strict):
+    """Moderator analyses of the outcome: subgroup fields, meta-regression fields, hypotheses."""
+
+    subgroups: list[str] = Field(default_factory=list)
+    moderators: list[str] = Field(default_factory=list)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+
+
 class Protocol(_Strict):
     slug: str
     title: str
@@ -203,6 +232,7 @@ class Protocol(_Strict):
     extraction: Extraction = Field(default_factory=Extraction)
     schedule: Schedule = Field(default_factory=Schedule)
     digest: Digest = Field(default_factory=Digest)
+    analysis: Analysis = Field(default_factory=Analysis)
 
     @model_validator(mode="after")
     def _outcome_fields_exist(self) -> Protocol:

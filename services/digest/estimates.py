@@ -41,6 +41,7 @@ def pool_review(session: Session, review: Review) -> Pooled:
         options={"transform": outcome.transform, "method": outcome.method, "test": outcome.test},
         headline=headline_of(protocol),
         events_field=outcome.events_field, total_field=outcome.total_field,
+        hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
     )
 
 

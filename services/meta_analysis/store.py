@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from db.models import EstimateSnapshot, Extraction, Review
 from db.models import Study as StudyRow
 from services.meta_analysis.analysis import Analysis, analyse
-from services.meta_analysis.audit import Headline
+from services.meta_analysis.audit import INFO, Finding, Headline
+from services.meta_analysis.moderators import HypothesisSpec, check_hypotheses, hypothesis_changes
 from services.meta_analysis.snapshots import Changes, Thresholds, compare, snapshot_summary
 from services.meta_analysis.studies import Study
 
@@ -123,11 +124,12 @@ def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Pooled:
-    """A review's estimate computed from its studies, not yet stored."""
+    """A review's estimate and hypothesis tests computed from its studies, not yet stored."""
 
     analysis: Analysis
     study_ids: list[int]
     summary: dict[str, Any]
+    tested: list[Any]
 
 
 def pool_studies(
@@ -138,15 +140,18 @@ def pool_studies(
     headline: Headline | None,
     events_field: str,
     total_field: str,
+    hypotheses: Sequence[HypothesisSpec] = (),
 ) -> Pooled:
-    """Read ``review_id``'s studies and pool them (no write: run it outside a write transaction).
+    """Read ``review_id``'s studies, pool them and test the hypotheses; writes nothing (run it
+    outside a write transaction: the GLMM and the meta-regressions are slow).
 
     ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
     """
     studies = load_studies(session, review_id, events_field=events_field, total_field=total_field)
     analysis = analyse(studies, headline=headline, **options)
     ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
-    return Pooled(analysis, ids, snapshot_summary(analysis.result, ids))
+    tested = list(check_hypotheses(analysis.included, hypotheses, **options))
+    return Pooled(analysis, ids, snapshot_summary(analysis.result, ids), tested)
 
 
 def add_snapshot(
@@ -159,10 +164,25 @@ def add_snapshot(
     trigger: str = "manual",
     search_run_id: int | None = None,
 ) -> tuple[EstimateSnapshot, Changes]:
-    """Compare ``pooled`` with the last snapshot and add (flush) it as a new one."""
+    """Compare ``pooled`` with the last snapshot and add (flush) it as a new one.
+
+    The hypotheses' results are kept in the snapshot's ``result["hypotheses"]``, a changed
+    verdict is a reason to notify, and an untestable one is an audit finding.
+    """
     previous = latest_snapshot(session, review.id, outcome)
     changes = compare(None if previous is None else _summary_of(previous), pooled.summary,
                       thresholds)
+    tested = pooled.tested
+    moved = hypothesis_changes(
+        None if previous is None else (previous.result or {}).get("hypotheses"), tested
+    )
+    if moved:
+        changes = replace(changes, notify=True, reasons=(*changes.reasons, *moved))
+    findings = [f.to_dict() for f in pooled.analysis.findings] + [
+        Finding(INFO, "hypothesis_untestable", None, h.sentence()).to_dict()
+        for h in tested
+        if h.status == "untestable"
+    ]
     res = pooled.analysis.result
     row = EstimateSnapshot(
         review_id=review.id,
@@ -180,8 +200,8 @@ def add_snapshot(
         pi_high=res.pi_high,
         tau2=res.tau2,
         i2=res.i2,
-        result=res.to_dict(),
-        audit=[f.to_dict() for f in pooled.analysis.findings],
+        result={**res.to_dict(), "hypotheses": [h.to_dict() for h in tested]},
+        audit=findings,
         changes=changes.to_dict(),
     )
     session.add(row)
@@ -204,10 +224,13 @@ def record_snapshot(
     search_run_id: int | None = None,
     events_field: str = "n_resorbed",
     total_field: str = "n_total",
+    hypotheses: Sequence[HypothesisSpec] = (),
 ) -> tuple[EstimateSnapshot, Changes, Analysis]:
-    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one."""
+    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one
+    (:func:`pool_studies` then :func:`add_snapshot`, in the caller's transaction)."""
     pooled = pool_studies(session, review.id, options=options, headline=headline,
-                          events_field=events_field, total_field=total_field)
+                          events_field=events_field, total_field=total_field,
+                          hypotheses=hypotheses)
     row, changes = add_snapshot(session, review, pooled, outcome=outcome, thresholds=thresholds,
                                 trigger=trigger, search_run_id=search_run_id)
     return row, changes, pooled.analysis
