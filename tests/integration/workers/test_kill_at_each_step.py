@@ -97,8 +97,8 @@ def end_state(sessions) -> dict[str, object]:  # type: ignore[no-untyped-def]
             "review_records": count(ReviewRecord),
             "update_snapshots": session.scalar(select(func.count()).where(
                 EstimateSnapshot.trigger == "update")),
-            "digests": sorted(session.execute(select(OutboxEmail.snapshot_id, OutboxEmail.recipient))
-                              .tuples().all()),
+            "digests": sorted((row.snapshot_id, row.recipient) for row in session.execute(
+                select(OutboxEmail.snapshot_id, OutboxEmail.recipient))),
         }
 
 
