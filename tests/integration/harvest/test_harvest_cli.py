@@ -171,3 +171,23 @@ def test_the_demo_script_runs_twice(tmp_path: Path) -> None:
     status = [line for line in second.stdout.splitlines() if line.startswith("ldh_resorption: ")]
     assert status[-1] == [line for line in first.stdout.splitlines()
                           if line.startswith("ldh_resorption: ")][-1]
+
+
+def test_a_step_failing_after_harvest_gives_one_error_line_and_a_failed_run(
+        sqlite_env: dict[str, str], sqlite_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    assert cli("init", env=sqlite_env).returncode == 0
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:  # the recompute step will find no table to write
+        connection.execute(text("DROP TABLE outbox_emails"))
+        connection.execute(text("DROP TABLE estimate_snapshots"))
+    engine.dispose()
+    result = cli("update", "--snapshot", "demo", "--until", "2024-01-07", env=sqlite_env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: update failed (OperationalError)")
+    assert "Traceback" not in result.stderr
+    runs = json.loads(cli("runs", "--json", env=sqlite_env).stdout)
+    assert [(r["status"], r["new"]) for r in runs] == [("failed", 10)]
+    assert "no such table: estimate_snapshots" in runs[0]["error"]
