@@ -104,15 +104,16 @@ class Record(Base):
     """One PubMed record, keyed by PMID; the current version (older ones in RecordVersion)."""
 
     __tablename__ = "records"
+    __table_args__ = (CheckConstraint("pmid > 0", name="pmid_positive"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     pmid: Mapped[int] = mapped_column(BigInteger, unique=True)
-    doi: Mapped[str | None] = mapped_column(String(255), index=True)
+    doi: Mapped[str | None] = mapped_column(Text, index=True)  # as PubMed writes it (case kept)
     title: Mapped[str] = mapped_column(Text, default="")
     abstract: Mapped[str] = mapped_column(Text, default="")
     abstract_sections: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     journal: Mapped[str | None] = mapped_column(Text)
     year: Mapped[int | None] = mapped_column(Integer)
-    pub_date: Mapped[str | None] = mapped_column(String(40))
+    pub_date: Mapped[str | None] = mapped_column(Text)
     create_date: Mapped[dt.date | None] = mapped_column(Date)
     authors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     affiliations: Mapped[list[Any]] = mapped_column(JSONType, default=list)
@@ -121,10 +122,14 @@ class Record(Base):
     mesh: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     keywords: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     comments_corrections: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    vernacular_title: Mapped[str | None] = mapped_column(Text)
+    other_abstracts: Mapped[list[Any]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
     is_retracted: Mapped[bool] = mapped_column(Boolean, default=False)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
-    first_author: Mapped[str | None] = mapped_column(String(255))
+    first_author: Mapped[str | None] = mapped_column(Text)
     pubmed_version: Mapped[int] = mapped_column(Integer, default=1)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -132,6 +137,20 @@ class Record(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     versions: Mapped[list[RecordVersion]] = relationship(back_populates="record")
+
+
+class QuarantinedRecord(Timestamped, Base):
+    """An article of a harvest that could not be read: its raw XML and why, for a person."""
+
+    __tablename__ = "quarantined_records"
+    __table_args__ = (UniqueConstraint("review_id", "xml_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    search_run_id: Mapped[int | None] = mapped_column(ForeignKey("search_runs.id"))
+    pmid: Mapped[str | None] = mapped_column(Text)  # as written, which may be what is wrong
+    reason: Mapped[str] = mapped_column(Text)
+    xml: Mapped[str] = mapped_column(Text)
+    xml_hash: Mapped[str] = mapped_column(String(64))
 
 
 class RecordVersion(Base):
@@ -171,7 +190,9 @@ class Study(Timestamped, Base):
     doi: Mapped[str | None] = mapped_column(String(255), index=True)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
     source: Mapped[str] = mapped_column(String(20))  # baseline|screening
-    status: Mapped[str] = mapped_column(String(20), default="included")  # included|reference|retracted
+    status: Mapped[str] = mapped_column(
+        String(20), default="included"
+    )  # included|reference|retracted
     flags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 
@@ -338,6 +359,9 @@ class User(Timestamped, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions carry the version current when they started; bumping it (sign-out, password
+    # change, deactivation) revokes every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(Base):
@@ -374,3 +398,61 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvidenceSnapshot(Timestamped, Base):
+    """The predictor and mechanism evidence and the certainty ratings at one recompute.
+
+    Taken with each estimate snapshot; the next one is compared with it to tell followers what
+    changed ("Modic change: 3 → 4 studies, 3 against resorption").
+    """
+
+    __tablename__ = "evidence_snapshots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    estimate_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("estimate_snapshots.id", ondelete="SET NULL")
+    )
+    predictors: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    mechanisms: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    grade: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    changes: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
+
+class RobRating(Timestamped, Base):
+    """One reviewer's risk-of-bias assessment of one study with the protocol's tool.
+
+    ``role`` is ``rater`` (blind to the other rater) or ``consensus`` (the admin's resolution of
+    a conflict between the two raters). A rater re-rating a study updates their row.
+    """
+
+    __tablename__ = "rob_ratings"
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "tool", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    tool: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20), default="rater")  # rater|consensus
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    overall: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GradeJudgement(Timestamped, Base):
+    """A reviewer's confirmation of one GRADE domain of an outcome (history: newest wins).
+
+    ``proposed`` is the machine's downgrade when the reviewer confirmed; ``downgrade`` the
+    reviewer's (0, 1 or 2 levels).
+    """
+
+    __tablename__ = "grade_judgements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(60))
+    domain: Mapped[str] = mapped_column(String(40))
+    proposed: Mapped[int | None] = mapped_column(Integer)
+    downgrade: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

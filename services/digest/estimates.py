@@ -12,6 +12,8 @@ Errors: :class:`services.protocol.ProtocolError` when the stored protocol no lon
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, OutboxEmail, Review
@@ -66,9 +68,17 @@ def store_pooled(
         thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
         trigger=trigger, search_run_id=search_run_id,
     )
+    changes_dict: dict[str, Any] = changes.to_dict()
+    from services.evidence.snapshots import record_evidence  # evidence → screening → here
+
+    evidence = record_evidence(session, review, snapshot, pooled.analysis)
+    if evidence:  # the predictor/mechanism tables or the certainty changed (issue 11)
+        changes_dict["reasons"] = [*changes_dict.get("reasons", []), *evidence]
+        changes_dict["notify"] = True
+        snapshot.changes = changes_dict
     if not notify:
         return snapshot, []
-    rows = queue_digest(session, review, snapshot, changes.to_dict(), base_url=base_url,
+    rows = queue_digest(session, review, snapshot, changes_dict, base_url=base_url,
                         mail_domain=mail_domain)
     return snapshot, rows
 

@@ -3,8 +3,8 @@ one update snapshot per run and trigger
 
 Runs left ``running`` by the old code become ``started`` (the engine resumes them).
 
-Revision ID: 0004_run_engine
-Revises: 0003
+Revision ID: 0007_run_engine
+Revises: 0006_session_version
 Create Date: 2026-12-02 00:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_run_engine"
-down_revision: str | None = "0003"
+revision: str = "0007_run_engine"
+down_revision: str | None = "0006_session_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
