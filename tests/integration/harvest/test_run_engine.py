@@ -134,8 +134,9 @@ def test_a_step_failing_after_harvest_ends_the_run_failed_with_its_reason(
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with session_factory.begin() as session:  # the recompute step will find no table to write
-        session.execute(text("DROP TABLE outbox_emails"))
-        session.execute(text("DROP TABLE estimate_snapshots"))
+        cascade = " CASCADE" if session.get_bind().dialect.name == "postgresql" else ""
+        session.execute(text(f"DROP TABLE outbox_emails{cascade}"))
+        session.execute(text(f"DROP TABLE estimate_snapshots{cascade}"))
     with ReplayServer(demo_snapshot) as server, pytest.raises(Exception, match="estimate_snapshots"):
         update(session_factory, protocol, options(server.url), WEEK1_END)
     [(status, error)] = statuses(session_factory)
