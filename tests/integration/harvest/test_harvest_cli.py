@@ -89,7 +89,7 @@ STATUS_KEYS = {"review", "title", "records", "records_by_state", "linked_to_base
 RECORD_STATES = {"new", "linked", "queued", "auto_excluded", "excluded", "included"}
 RUN_KEYS = {"review", "id", "status", "window_start", "window_end", "started_at", "finished_at",
             "found", "fetched", "new", "updated", "linked", "deleted", "requests", "sub_windows",
-            "protocol_hash", "error"}
+            "protocol_hash", "quarantined", "skipped", "error"}
 
 
 def test_persistent_entrez_failure_exits_non_zero_and_records_the_run(env: dict[str, str]) -> None:
