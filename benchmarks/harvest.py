@@ -33,7 +33,8 @@ from services.pubmed.client import ClientConfig, EntrezClient  # noqa: E402
 from services.pubmed.ratelimit import NoRateLimit  # noqa: E402
 from services.pubmed.xmlbuild import write_synthetic_snapshot  # noqa: E402
 from services.reviews import ensure_review  # noqa: E402
-from services.update import fetch_window, review_by_slug, start_run, store_harvest  # noqa: E402
+from services.runs import begin  # noqa: E402
+from services.update import fetch_window, store_harvest  # noqa: E402
 
 
 def free_port() -> int:
@@ -111,8 +112,8 @@ def main() -> None:
 
         client_module.parse_article_set = timed_parse  # instrumentation for this benchmark only
         with factory.begin() as session:
-            run = start_run(
-                session, review_by_slug(session, protocol.slug), protocol, dt.date(2024, 3, 31)
+            run = begin(
+                session, protocol, dt.date(2024, 3, 31)
             )
             run_id = run.id
         started = time.perf_counter()

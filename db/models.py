@@ -42,6 +42,10 @@ NAMING = {
 }
 
 
+RUN_STATES = ("started", "harvested", "screened", "recomputed", "succeeded", "failed", "held")
+RUN_STATES_SQL = ", ".join(f"'{state}'" for state in RUN_STATES)
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -71,10 +75,15 @@ class SearchRun(Base):
     """One harvest of a review: the create-date window asked for, counts and outcome."""
 
     __tablename__ = "search_runs"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({RUN_STATES_SQL})", name="status"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(20), default="running")  # running|succeeded|failed
+    # the states of services.runs.RunStatus (db/ imports no services: the names are repeated here)
+    status: Mapped[str] = mapped_column(String(20), default="started")
     query: Mapped[str] = mapped_column(Text)
+    protocol_hash: Mapped[str | None] = mapped_column(String(64))
     window_start: Mapped[dt.date] = mapped_column(Date)
     window_end: Mapped[dt.date] = mapped_column(Date)
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -297,6 +306,8 @@ class EstimateSnapshot(Timestamped, Base):
     """A pooled estimate as computed at one moment, with its study set and audit findings."""
 
     __tablename__ = "estimate_snapshots"
+    # one snapshot per update run (NULL run ids, init and confirmations, do not collide)
+    __table_args__ = (UniqueConstraint("search_run_id", "trigger"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
     search_run_id: Mapped[int | None] = mapped_column(ForeignKey("search_runs.id"))

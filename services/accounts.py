@@ -14,6 +14,7 @@ sessionmaker because counting attempts atomically needs the attempt committed be
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 
@@ -275,7 +276,7 @@ def sign_in(
         raise TooManyAttempts(retry_after)
     with sessions.begin() as session:
         user = session.scalar(select(User).where(User.email == email))
-        matches = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+        matches = verify_password(user.password_hash if user else _dummy_hash(), password)
         if user is None or not user.is_active or not matches:
             raise AuthenticationError("email or password is wrong")
         session.get_one(LoginAttempt, attempt.id).succeeded = True
@@ -311,4 +312,7 @@ def reviews_of(*, session: Session, user: User) -> list[tuple[Review, str]]:
     return [(r, role) for r, role in rows]
 
 
-_DUMMY_HASH = _hasher.hash("not-a-real-password-0")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against for unknown accounts; computed at the first sign-in, not import."""
+    return _hasher.hash("not-a-real-password-0")

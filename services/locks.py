@@ -29,7 +29,7 @@ from typing import IO, Any, Protocol
 
 logger = logging.getLogger(__name__)
 
-KEY_PREFIX = "living-review:lock:review:"
+KEY_PREFIX = "living-review:"
 
 _REFRESH = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -79,7 +79,7 @@ class RedisReviewLock:
 
     def __init__(self, client: Any, prefix: str = KEY_PREFIX) -> None:
         self._client = client
-        self._prefix = prefix
+        self._prefix = f"{prefix}lock:review:"
         self._refresh = client.register_script(_REFRESH)
         self._release = client.register_script(_RELEASE)
 
@@ -191,10 +191,12 @@ def holding(lock: ReviewLock, review_id: int, token: str, ttl: float) -> Iterato
         lock.release(review_id, token)
 
 
-def make_review_lock(redis_url: str | None, data_dir: Path) -> ReviewLock:
+def make_review_lock(
+    redis_url: str | None, data_dir: Path, key_prefix: str = KEY_PREFIX
+) -> ReviewLock:
     """The lock for the configuration: Redis when REDIS_URL is set, a file lock otherwise."""
     if redis_url:
         import redis
 
-        return RedisReviewLock(redis.Redis.from_url(redis_url, socket_timeout=10))
+        return RedisReviewLock(redis.Redis.from_url(redis_url, socket_timeout=10), key_prefix)
     return FileReviewLock(data_dir / "locks")

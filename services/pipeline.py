@@ -1,7 +1,8 @@
 """The update chain run in-process: ``living-review update`` without a worker.
 
 The Celery tasks in ``workers`` run the same step functions of :mod:`services.update` one by
-one; this module only strings them together for the embedded default.
+one, started, resumed and settled by the same engine (:mod:`services.runs`); this module strings
+them together for the embedded default.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Review
+from db.models import Review, SearchRun
+from services import runs
 from services import update as steps
 from services.locks import ReviewBusyError, holding, make_review_lock
 from services.protocol import Protocol
@@ -38,6 +41,7 @@ class PipelineOptions:
     client: ClientConfig
     rate_limit: float
     redis_url: str | None = None
+    redis_key_prefix: str = "living-review:"
     base_url: str = ""
     mail_domain: str = "living-review.local"
     lock_dir: Path = field(
@@ -65,6 +69,7 @@ class PipelineOptions:
             client=config,
             rate_limit=settings.rate_limit,
             redis_url=settings.redis_url,
+            redis_key_prefix=settings.redis_key_prefix,
             base_url=settings.base_url,
             mail_domain=mail_domain_of(settings.mail_from),
             # one lock folder per database: two databases on one machine do not block each other
@@ -78,7 +83,8 @@ class PipelineOptions:
         return dataclasses.replace(self, client=dataclasses.replace(self.client, base_url=url))
 
     def make_client(self) -> EntrezClient:
-        return EntrezClient(self.client, make_rate_limiter(self.rate_limit, self.redis_url))
+        limiter = make_rate_limiter(self.rate_limit, self.redis_url, self.redis_key_prefix)
+        return EntrezClient(self.client, limiter)
 
 
 def run_update(
@@ -87,44 +93,63 @@ def run_update(
     options: PipelineOptions,
     *,
     until: dt.date,
+    today: dt.date | None = None,
     progress: steps.Progress | None = None,
+    accept_empty: bool = False,
 ) -> steps.UpdateResult:
-    """One full update of the review in this process; returns what it did.
+    """One full update of the review in this process, under its lock; what it did.
 
-    PubMed failures mark the run failed (nothing of it stored) and propagate.
+    The run is started (or an interrupted one resumed) by :func:`services.runs.begin`. A step
+    that fails ends the run through :func:`services.runs.settle` and its error propagates; a run
+    held for a person is returned with status ``held`` and its reason.
     """
     with factory() as session:
-        review_id = steps.review_by_slug(session, protocol.slug).id
-    lock = make_review_lock(options.redis_url, options.lock_dir)
+        review_id = review_by_slug(session, protocol.slug).id
+    lock = make_review_lock(options.redis_url, options.lock_dir, options.redis_key_prefix)
     token = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     try:
         with holding(lock, review_id, token, options.lock_ttl):
-            return _run_locked(factory, protocol, options, review_id, until, progress)
+            with factory.begin() as session:
+                run_id = runs.begin(session, protocol, until, today).id
+            return _run_steps(factory, protocol.slug, run_id, options, progress, accept_empty)
     except ReviewBusyError as exc:
-        raise steps.UpdateInProgressError(
+        raise runs.UpdateInProgressError(
             f"another update of {protocol.slug} is running ({exc.holder or 'holder unknown'}); "
             "this one was not started"
         ) from exc
 
 
-def _run_locked(
+def review_by_slug(session: Session, slug: str) -> Review:
+    review = session.scalars(select(Review).where(Review.slug == slug)).first()
+    if review is None:
+        raise runs.UpdateError(
+            f"review {slug!r} is not in the database: run `living-review init --review {slug}`"
+        )
+    return review
+
+
+def _run_steps(
     factory: sessionmaker[Session],
-    protocol: Protocol,
+    slug: str,
+    run_id: int,
     options: PipelineOptions,
-    review_id: int,
-    until: dt.date,
     progress: steps.Progress | None,
+    accept_empty: bool,
 ) -> steps.UpdateResult:
-    with factory.begin() as session:
-        review = session.get_one(Review, review_id)
-        run_id = steps.start_run(session, review, protocol, until).id
-    client = options.make_client()
     summaries: dict[str, Any] = {}
-    steps.harvest(factory, run_id, client, progress)
-    summaries["prescreen"] = steps.prescreen(factory, run_id)
-    summaries["propose"] = steps.propose(factory, run_id)
-    summaries["recompute"] = steps.recompute(
-        factory, run_id, base_url=options.base_url, mail_domain=options.mail_domain
-    )
-    run = steps.finish(factory, run_id)
-    return steps.result_of(run, protocol.slug, summaries)
+    try:
+        steps.harvest(factory, run_id, options.make_client(), progress, accept_empty=accept_empty)
+        summaries["prescreen"] = steps.prescreen(factory, run_id)
+        summaries["propose"] = steps.propose(factory, run_id)
+        summaries["recompute"] = steps.recompute(
+            factory, run_id, base_url=options.base_url, mail_domain=options.mail_domain
+        )
+        run = steps.finish(factory, run_id)
+    except runs.RunHeldError as exc:
+        runs.settle(factory, run_id, exc)
+        with factory() as session:
+            run = session.get_one(SearchRun, run_id)
+    except Exception as exc:  # the engine's failure policy: any error ends the run failed
+        runs.settle(factory, run_id, exc)
+        raise
+    return steps.result_of(run, slug, summaries)

@@ -9,8 +9,8 @@ can be estimated. With too few decisions to bound recall (a new review, or one l
 review whose baseline holds only included studies) nothing is auto-excluded: the queue is ranked
 by similarity to the included studies and the protocol's keywords (cold start).
 
-The function runs inside the caller's transaction (flush, never commit); model fitting happens
-in memory first so the write block stays short.
+:func:`fit_model` fits the model on the review's :func:`training_set` outside any transaction; :func:`prescreen_new` then applies rules and model inside the caller's short
+transaction (flush, never commit).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from classifiers.ranking import cold_start_rank
 from classifiers.rules import ProtocolRules, apply_rules
 from classifiers.thresholds import ThresholdChoice, choose_threshold
 from db.models import ClassifierModel, Record, ReviewRecord, ScreeningDecision, Study, utcnow
+from services.protocol import Protocol, Screening
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +110,37 @@ def _fit(
     return model, choice, choice.reason
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """The model fitted on a review's decisions (or why there is none), with its training set."""
+
+    model: TrainedModel | None
+    choice: ThresholdChoice | None
+    note: str
+    texts: list[str]
+    labels: list[int]
+    seed: int
+
+
+def fit_model(texts: list[str], labels: list[int], screening: Screening, *, seed: int = 0) -> Fitted:
+    """Fit the model on a review's :func:`training_set`; no database: run it outside a transaction."""
+    model, choice, note = _fit(texts, labels, screening.recall_target, seed)
+    return Fitted(model, choice, note, texts, labels, seed)
+
+
 def prescreen_new(
     session: Session,
     *,
     review_id: int,
-    protocol: dict[str, Any],
+    protocol: Protocol,
+    fitted: Fitted | None = None,
     seed: int = 0,
 ) -> PrescreenSummary:
-    """Move every ``new`` record of the review to auto_excluded or queued; flush, no commit."""
+    """Move every ``new`` record of the review to auto_excluded or queued; flush, no commit.
+
+    ``fitted`` is the model fitted beforehand (:func:`fit_model`); without it the model is
+    fitted here, inside the caller's transaction.
+    """
     summary = PrescreenSummary()
     pending = list(
         session.scalars(
@@ -128,8 +152,8 @@ def prescreen_new(
     summary.records = len(pending)
     if not pending:
         return summary
-    rules = ProtocolRules.from_mapping(protocol.get("criteria") or {})
-    screening = protocol.get("screening") or {}
+    rules = ProtocolRules.from_mapping(protocol.criteria.model_dump())
+    screening = protocol.screening
     left: list[ReviewRecord] = []
     protect: list[bool] = []
     for link in pending:
@@ -146,7 +170,9 @@ def prescreen_new(
         left.append(link)
         protect.append(flagged)
     if left:
-        _model_or_cold_start(session, review_id, left, protect, screening, seed, summary)
+        if fitted is None:
+            fitted = fit_model(*training_set(session, review_id), screening, seed=seed)
+        _model_or_cold_start(session, review_id, left, protect, screening, fitted, summary)
     session.flush()
     return summary
 
@@ -165,18 +191,18 @@ def _model_or_cold_start(
     review_id: int,
     links: list[ReviewRecord],
     protect: list[bool],
-    screening: dict[str, Any],
-    seed: int,
+    screening: Screening,
+    fitted: Fitted,
     summary: PrescreenSummary,
 ) -> None:
     texts = [_text(link.record) for link in links]
-    train_texts, labels = training_set(session, review_id)
-    target = float(screening.get("recall_target", 0.95))
-    model, choice, note = _fit(train_texts, labels, target, seed)
+    train_texts, labels, seed = fitted.texts, fitted.labels, fitted.seed
+    target = screening.recall_target
+    model, choice, note = fitted.model, fitted.choice, fitted.note
     summary.note = note
     if model is None:
         positives = [t for t, y in zip(train_texts, labels, strict=True) if y == 1]
-        ranks = cold_start_rank(texts, positives, list(screening.get("keywords") or []))
+        ranks = cold_start_rank(texts, positives, list(screening.keywords))
         summary.mode = "cold_start"
         for link, value in zip(links, ranks, strict=True):
             _queue(link, float(value), None, note)
@@ -192,7 +218,7 @@ def _model_or_cold_start(
         choice,
         rng=rng,
         protect=protect,
-        audit_fraction=float(screening.get("audit_fraction", 0.05)),
+        audit_fraction=screening.audit_fraction,
     )
     for i, link in enumerate(links):
         value, decision = float(result.scores[i]), result.decisions[i]

@@ -13,8 +13,9 @@ import re
 import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 if TYPE_CHECKING:
     from services.meta_analysis.moderators import HypothesisSpec
@@ -28,6 +29,48 @@ class ProtocolError(Exception):
 
 class UnknownReviewError(ProtocolError):
     """No ``reviews/<slug>/protocol.toml`` for the review asked for."""
+
+
+# cron fields: (name, lowest, highest, names allowed in place of numbers)
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                      "nov", "dec")),
+    ("day-of-week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_PART = re.compile(r"^(\*|[a-z0-9]+(-[a-z0-9]+)?)(/\d+)?$")
+
+
+def _cron_value(text: str, low: int, high: int, names: tuple[str, ...]) -> int:
+    if text in names:
+        return names.index(text) + (1 if low == 1 else 0)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"{text!r} is not in {low}-{high}")
+    return int(text)
+
+
+def check_cron(expression: str) -> str:
+    """The expression if it is a valid 5-field cron; ValueError naming the bad field otherwise."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week")
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.lower().split(","):
+            match = _CRON_PART.match(part)
+            try:
+                if match is None:
+                    raise ValueError(f"{part!r} is not a number, range, list or step")
+                if match.group(1) != "*":
+                    bounds = [_cron_value(v, low, high, names) for v in match.group(1).split("-")]
+                    if bounds != sorted(bounds):
+                        raise ValueError(f"range {match.group(1)!r} runs backwards")
+                if match.group(3) and int(match.group(3)[1:]) == 0:
+                    raise ValueError("a step of 0")
+            except ValueError as exc:
+                raise ValueError(f"cron {expression!r}: {name} field: {exc}") from None
+    return expression
 
 
 class _Strict(BaseModel):
@@ -83,6 +126,25 @@ class Extraction(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     outcome_terms: list[str] = Field(default_factory=list)
     fields: list[ExtractionField] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fields_consistent(self) -> Extraction:
+        seen: set[str] = set()
+        for item in self.fields:
+            if item.name in seen:
+                raise ValueError(f"two extraction fields are named {item.name!r}; rename one")
+            seen.add(item.name)
+            if item.choices_from is not None and not isinstance(
+                (self.model_extra or {}).get(item.choices_from), list
+            ):
+                raise ValueError(
+                    f"field {item.name!r}: choices_from = {item.choices_from!r} names no "
+                    f"vocabulary of [extraction] (add {item.choices_from} = [...])"
+                )
+        return self
+
+    def field_names(self) -> set[str]:
+        return {item.name for item in self.fields}
 
     def vocabulary(self, name: str) -> list[str]:
         """A named vocabulary of the section (designs, predictors, …); empty if absent."""
@@ -144,9 +206,18 @@ class Schedule(_Strict):
 
     @field_validator("cron")
     @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError("cron must have 5 fields: minute hour day-of-month month day-of-week")
+    def _cron(cls, value: str) -> str:
+        return check_cron(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)"
+            ) from None
         return value
 
 
@@ -214,6 +285,19 @@ class Protocol(_Strict):
     risk_of_bias: RiskOfBias | None = None
     grade: Grade = Field(default_factory=Grade)
 
+    @model_validator(mode="after")
+    def _outcome_fields_exist(self) -> Protocol:
+        names = self.extraction.field_names()
+        if names:
+            for key in ("events_field", "total_field"):
+                value = getattr(self.outcome, key)
+                if value not in names:
+                    raise ValueError(
+                        f"outcome.{key} = {value!r} names no [[extraction.fields]] entry "
+                        f"(known: {', '.join(sorted(names))})"
+                    )
+        return self
+
     def digest_hash(self) -> str:
         """A stable hash of the protocol's content (stored with the review)."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -239,7 +323,31 @@ def review_dir(reviews_dir: Path, slug: str) -> Path:
 def load_protocol(reviews_dir: Path, slug: str) -> Protocol:
     """Read and validate ``reviews/<slug>/protocol.toml``."""
     path = review_dir(reviews_dir, slug) / "protocol.toml"
-    return parse_protocol(path.read_text(encoding="utf-8"), source=str(path), slug=slug)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from exc
+    return parse_protocol(text, source=str(path), slug=slug)
+
+
+def stored_protocol(data: dict[str, Any] | None, *, source: str) -> Protocol:
+    """The protocol kept with a review in the database, validated; ProtocolError if it is not.
+
+    ``source`` names the copy in the message (e.g. ``review ldh_resorption (database copy)``).
+    """
+    try:
+        return Protocol.model_validate(data or {})
+    except ValidationError as exc:
+        raise ProtocolError(f"{source}: {_first_error(exc)}; run `living-review init`") from exc
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"field {where}: {message}"
 
 
 def parse_protocol(text: str, *, source: str, slug: str | None = None) -> Protocol:
@@ -251,9 +359,7 @@ def parse_protocol(text: str, *, source: str, slug: str | None = None) -> Protoc
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ProtocolError(f"{source}: field {where}: {first['msg']}") from exc
+        raise ProtocolError(f"{source}: {_first_error(exc)}") from exc
     if slug is not None and protocol.slug != slug:
         raise ProtocolError(f"{source}: slug = {protocol.slug!r} but the folder is {slug!r}")
     return protocol

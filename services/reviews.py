@@ -1,4 +1,8 @@
-"""Reviews in the database: created or refreshed from their protocol file."""
+"""Reviews in the database: created or refreshed from their protocol file.
+
+Every update refreshes the stored copy (:func:`ensure_review`), so an edited ``protocol.toml``
+takes effect at the next update; steps read it typed through :func:`protocol_of`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import AuditLog, Review
-from services.protocol import Protocol
+from services.protocol import Protocol, stored_protocol
+
+
+def protocol_of(review: Review) -> Protocol:
+    """The protocol stored with ``review``, typed; ProtocolError if it no longer validates."""
+    return stored_protocol(review.protocol, source=f"review {review.slug} (database copy)")
 
 
 def ensure_review(session: Session, protocol: Protocol) -> Review:
@@ -31,7 +40,7 @@ def ensure_review(session: Session, protocol: Protocol) -> Review:
                 detail={"protocol_hash": digest},
             )
         )
-    elif review.protocol_hash != digest:
+    elif review.protocol_hash != digest or review.protocol != protocol.model_dump(mode="json"):
         review.title = protocol.title
         review.protocol = protocol.model_dump(mode="json")
         session.add(

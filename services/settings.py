@@ -16,7 +16,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the bundled reviews: reviews/ in a checkout, the installed ``reviews`` package otherwise
+BUNDLED_REVIEWS = Path(__file__).resolve().parent.parent / "reviews"
 NCBI_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 
 
@@ -95,12 +96,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field(
-        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'living-review.sqlite3'}",
-        description="SQLAlchemy URL; postgresql+psycopg://user@host/db for PostgreSQL.",
+        default_factory=lambda: f"sqlite:///{Path.cwd() / 'var' / 'living-review.sqlite3'}",
+        description="SQLAlchemy URL (default ./var/living-review.sqlite3 in the working "
+        "directory); postgresql+psycopg://user@host/db for PostgreSQL.",
     )
     redis_url: str | None = Field(default=None, description="Celery broker and shared limiter.")
-    reviews_dir: Path = Field(default=PROJECT_ROOT / "reviews")
-    data_dir: Path = Field(default=PROJECT_ROOT / "var")
+    reviews_dir: Path = Field(default=BUNDLED_REVIEWS)
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
 
     entrez_base_url: str = Field(default=NCBI_EUTILS, description="E-utilities base URL.")
     entrez_email: str = Field(default="living-review@example.org")
@@ -115,8 +117,12 @@ class Settings(BaseSettings):
         default=None,
         description="Requests per second; default 3 without an API key, 10 with one; 0 = off.",
     )
-    entrez_overlap_days: int = Field(default=3, ge=0)
     entrez_esearch_cap: int = Field(default=9_999, ge=1)
+    redis_key_prefix: str = Field(
+        default="living-review:",
+        description="Prefix of every Redis key (locks, rate limit, debounce, beat, Celery queues), "
+        "so several deployments or test runs can share one Redis database.",
+    )
 
     secret_key: SecretStr | None = Field(
         default=None,

@@ -1,18 +1,22 @@
-"""One update of a review: a chain of idempotent steps, each in its own short transaction.
+"""The steps of one update of a review, each idempotent and in its own short transaction.
 
-``run_update`` runs the chain in-process (the embedded default); the Celery tasks in ``workers``
-call the same step functions one by one. Every step can be re-run after a crash:
+:mod:`services.runs` owns the run's states, its start or resumption and its failure policy; the
+steps here do the work of one state each, and both the in-process path (:mod:`services.pipeline`)
+and the Celery tasks (:mod:`workers.tasks`) call them in the order of :data:`STEPS`:
 
-1. ``start_run``  records the create-date window to ask for (from the last harvested run's upper
-   bound minus the protocol's overlap, or the protocol's start date) as a ``running`` run.
-2. ``harvest``    searches and fetches the whole window first (network, outside any
-   transaction), then stores every record in one transaction: a failure stores nothing and the
-   run is marked ``failed`` with the reason; the next run asks for the same window again.
-3. later steps (pre-screen, propose, recompute, digest) act on the records the run brought.
+1. ``harvest``    searches and fetches the whole window first (network, outside any
+   transaction), then stores every record in one transaction (``started → harvested``). A search
+   answering 0 records where every earlier window found some holds the run for a person.
+2. ``prescreen``  fits the model outside any transaction, then applies rules and model to the
+   review's new records (``harvested → screened``).
+3. ``propose``    proposes extractions for included records that have none (stays ``screened``).
+4. ``recompute``  pools outside any transaction, then snapshots the estimate and queues its
+   digest in one short one (``screened → recomputed``).
+5. ``finish``     marks the run ``succeeded``.
 
-Errors: :class:`UpdateError` (base), :class:`UpdateInProgressError` when another update of the
-same review holds the lock; PubMed errors from :mod:`services.pubmed.errors` propagate after the
-run is marked failed.
+A step asked again of a run past its state returns what it did; asked of a run that has ended it
+raises :class:`services.runs.RunClosedError`. Errors of PubMed (:mod:`services.pubmed.errors`)
+propagate untouched: the caller settles the run (:func:`services.runs.settle`).
 """
 
 from __future__ import annotations
@@ -23,27 +27,19 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import AuditLog, Review, SearchRun, utcnow
+from db.models import AuditLog, SearchRun
 from services.harvest import store_quarantined, store_records
-from services.protocol import Protocol
 from services.pubmed.client import EntrezClient
-from services.pubmed.errors import PubMedError
 from services.pubmed.parse import ArticleSet
+from services.reviews import protocol_of
+from services.runs import RunHeldError, RunStatus, advance, at_least, review_of
 
 logger = logging.getLogger(__name__)
-HARVESTED = ("harvested", "succeeded")
 Progress = Callable[[str], None]
-
-
-class UpdateError(Exception):
-    """An update could not run or complete."""
-
-
-class UpdateInProgressError(UpdateError):
-    """Another update of the same review is running."""
+STEPS = ("harvest", "prescreen", "propose", "recompute", "finish")
 
 
 @dataclass
@@ -66,61 +62,6 @@ class UpdateResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def review_by_slug(session: Session, slug: str) -> Review:
-    review = session.scalars(select(Review).where(Review.slug == slug)).first()
-    if review is None:
-        raise UpdateError(
-            f"review {slug!r} is not in the database: run `living-review init --review {slug}`"
-        )
-    return review
-
-
-def next_window(
-    session: Session, review: Review, protocol: Protocol, until: dt.date
-) -> tuple[dt.date, dt.date]:
-    """The create-date window of the next harvest: from the last good upper bound minus overlap."""
-    last = session.scalars(
-        select(SearchRun)
-        .where(SearchRun.review_id == review.id, SearchRun.status.in_(HARVESTED))
-        .order_by(SearchRun.window_end.desc(), SearchRun.id.desc())
-    ).first()
-    if last is None:
-        start = protocol.search.start_date
-    else:
-        start = last.window_end - dt.timedelta(days=protocol.search.overlap_days)
-    if until < start:
-        raise UpdateError(
-            f"the window would end ({until}) before it starts ({start}): check --until"
-        )
-    return start, until
-
-
-def start_run(session: Session, review: Review, protocol: Protocol, until: dt.date) -> SearchRun:
-    """Create the run row for the next window (status ``running``); flush, never commit.
-
-    The caller holds the review's lock, so a run still marked ``running`` was interrupted (its
-    process died): it is marked failed, and its window is asked for again.
-    """
-    for other in session.scalars(
-        select(SearchRun).where(SearchRun.review_id == review.id, SearchRun.status == "running")
-    ):
-        other.status, other.finished_at = "failed", utcnow()
-        other.error = "interrupted: the process running it stopped before it finished"
-    start, end = next_window(session, review, protocol, until)
-    run = SearchRun(
-        review_id=review.id,
-        status="running",
-        query=protocol.search.term,
-        window_start=start,
-        window_end=end,
-        windows=[],
-        stats={},
-    )
-    session.add(run)
-    session.flush()
-    return run
 
 
 def fetch_window(
@@ -147,20 +88,43 @@ def harvest(
     run_id: int,
     client: EntrezClient,
     progress: Progress | None = None,
+    *,
+    accept_empty: bool = False,
 ) -> dict[str, Any]:
-    """Fetch the run's window and store it in one transaction; idempotent per run."""
-    with factory.begin() as session:
+    """Fetch the run's window and store it in one transaction; idempotent per run.
+
+    RunHeldError when the search found 0 records although every earlier window found some,
+    unless ``accept_empty`` (a person checked the search and PubMed).
+    """
+    with factory() as session:
         run = session.get_one(SearchRun, run_id)
-        if run.status in HARVESTED:
+        if at_least(run, RunStatus.HARVESTED):
             return dict(run.stats)
-        term, start, end = run.query, run.window_start, run.window_end
+        term, start, end, review_id = run.query, run.window_start, run.window_end, run.review_id
     before = client.requests
-    try:
-        articles, windows = fetch_window(client, term, start, end, progress)
-    except PubMedError as exc:
-        _fail(factory, run_id, str(exc), client.requests - before)
-        raise
+    articles, windows = fetch_window(client, term, start, end, progress)
+    found = sum(w["count"] for w in windows)
+    if found == 0 and not accept_empty:
+        _hold_if_unexpectedly_empty(factory, review_id, start, end)
     return store_harvest(factory, run_id, articles, windows, client.requests - before)
+
+
+def _hold_if_unexpectedly_empty(
+    factory: sessionmaker[Session], review_id: int, start: dt.date, end: dt.date
+) -> None:
+    with factory() as session:
+        earlier = session.execute(
+            select(func.count(), func.min(SearchRun.n_found)).where(
+                SearchRun.review_id == review_id, SearchRun.status == RunStatus.SUCCEEDED
+            )
+        ).one()
+    runs, smallest = earlier
+    if runs and smallest:
+        raise RunHeldError(
+            f"esearch found 0 records for {start}..{end} although each of the {runs} earlier "
+            "windows found some: check the query and PubMed, then run the update again "
+            "(the window is kept; `living-review update --accept-empty` accepts an empty one)"
+        )
 
 
 def store_harvest(
@@ -178,6 +142,8 @@ def store_harvest(
     """
     with factory.begin() as session:
         run = session.get_one(SearchRun, run_id)
+        if at_least(run, RunStatus.HARVESTED):
+            return dict(run.stats)
         records = articles.records
         counts = store_records(
             session, review_id=run.review_id, run=run, records=records, deleted=articles.deleted
@@ -192,7 +158,6 @@ def store_harvest(
         run.n_new, run.n_updated, run.n_linked = counts.new, counts.updated, counts.linked
         run.n_deleted = counts.deleted
         run.n_requests = requests
-        run.status = "harvested"
         accounted = len(records) + len(articles.quarantined) + len(articles.skipped)
         run.stats = {
             "unchanged": counts.unchanged,
@@ -201,6 +166,7 @@ def store_harvest(
             "skipped": skipped,
             "unaccounted": max(run.n_found - accounted, 0),
         }
+        advance(run, RunStatus.HARVESTED)
         session.add(
             AuditLog(
                 review_id=run.review_id,
@@ -213,29 +179,95 @@ def store_harvest(
         return dict(run.stats)
 
 
-def _fail(factory: sessionmaker[Session], run_id: int, reason: str, requests: int) -> None:
+def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> dict[str, Any]:
+    """Rules, then the model (or the cold-start ranking), for every new record; idempotent.
+
+    The model is fitted before the write transaction opens (5-fold cross-validation is slow).
+    """
+    from services.prescreen import fit_model, prescreen_new, training_set
+
+    with factory() as session:
+        run, review = review_of(session, run_id)
+        if at_least(run, RunStatus.SCREENED):
+            return dict(run.stats.get("prescreen") or {})
+        protocol = protocol_of(review)
+        texts, labels = training_set(session, review.id)
+    fitted = fit_model(texts, labels, protocol.screening, seed=seed)
     with factory.begin() as session:
-        run = session.get_one(SearchRun, run_id)
-        run.status, run.error, run.finished_at = "failed", reason, utcnow()
-        run.n_requests = requests
-        session.add(
-            AuditLog(
-                review_id=run.review_id,
-                action="run.failed",
-                entity="search_run",
-                entity_id=run_id,
-                detail={"error": reason},
-            )
+        run, review = review_of(session, run_id)
+        if at_least(run, RunStatus.SCREENED):
+            return dict(run.stats.get("prescreen") or {})
+        summary = prescreen_new(session, review_id=review.id, protocol=protocol, fitted=fitted)
+        run.stats = {**(run.stats or {}), "prescreen": summary.to_dict()}
+        advance(run, RunStatus.SCREENED)
+        return summary.to_dict()
+
+
+def propose(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
+    """Propose extractions for the review's included records that have none yet; idempotent."""
+    from services.extraction.schema import schema_from_mapping
+    from services.extraction.store import propose_included
+
+    with factory.begin() as session:
+        run, review = review_of(session, run_id)
+        at_least(run, RunStatus.SCREENED)
+        proposed = propose_included(
+            session=session, review_id=review.id, schema=schema_from_mapping(protocol_of(review).extraction.model_dump())
         )
-    logger.error("update run %s failed: %s", run_id, reason)
+    return {"proposed": proposed}
+
+
+def recompute(
+    factory: sessionmaker[Session],
+    run_id: int,
+    *,
+    base_url: str = "",
+    mail_domain: str = "living-review.local",
+) -> dict[str, Any]:
+    """Snapshot the pooled estimate for the run and queue its digest; once per run.
+
+    Pooling runs on the studies read before the write transaction; the snapshot and its digest
+    rows are then written in one short transaction (transactional outbox).
+    """
+    from services.digest.estimates import pool_review, store_pooled
+
+    with factory() as session:
+        run, review = review_of(session, run_id)
+        pooled = None if at_least(run, RunStatus.RECOMPUTED) else pool_review(session, review)
+    with factory.begin() as session:
+        run, review = review_of(session, run_id)
+        queued = 0
+        if pooled is not None and not at_least(run, RunStatus.RECOMPUTED):
+            snapshot, rows = store_pooled(
+                session, review, pooled, trigger="update", search_run_id=run_id,
+                base_url=base_url, mail_domain=mail_domain,
+            )
+            queued = len(rows)
+            run.stats = {**(run.stats or {}), "snapshot": snapshot.id, "digests_queued": queued}
+            advance(run, RunStatus.RECOMPUTED)
+        return _snapshot_summary(session, run)
+
+
+def _snapshot_summary(session: Session, run: SearchRun) -> dict[str, Any]:
+    from db.models import EstimateSnapshot
+
+    snapshot = session.get_one(EstimateSnapshot, run.stats["snapshot"])
+    return {
+        "snapshot": snapshot.id,
+        "k": snapshot.k,
+        "estimate": snapshot.estimate,
+        "ci": [snapshot.ci_low, snapshot.ci_high],
+        "digests_queued": int(run.stats.get("digests_queued", 0)),
+        "changed": bool((snapshot.changes or {}).get("notify")),
+    }
 
 
 def finish(factory: sessionmaker[Session], run_id: int) -> SearchRun:
-    """Mark a harvested run succeeded once every later step is done."""
+    """Mark a recomputed run succeeded (a succeeded run is returned as it is)."""
     with factory.begin() as session:
         run = session.get_one(SearchRun, run_id)
-        if run.status == "harvested":
-            run.status, run.finished_at = "succeeded", utcnow()
+        if not at_least(run, RunStatus.SUCCEEDED):
+            advance(run, RunStatus.SUCCEEDED)
         return run
 
 
@@ -255,72 +287,3 @@ def result_of(run: SearchRun, slug: str, steps: dict[str, Any] | None = None) ->
         steps=steps or {},
         error=run.error,
     )
-
-
-def propose(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
-    """Propose extractions for the review's included records that have none yet; idempotent."""
-    from services.extraction.schema import schema_from_mapping
-    from services.extraction.store import propose_included
-
-    with factory.begin() as session:
-        run = session.get_one(SearchRun, run_id)
-        review = session.get_one(Review, run.review_id)
-        section = dict(review.protocol.get("extraction") or {})
-        proposed = propose_included(
-            session=session, review_id=review.id, schema=schema_from_mapping(section)
-        )
-    return {"proposed": proposed}
-
-
-def recompute(
-    factory: sessionmaker[Session],
-    run_id: int,
-    *,
-    base_url: str = "",
-    mail_domain: str = "living-review.local",
-) -> dict[str, Any]:
-    """Snapshot the pooled estimate for the run and queue its digest; once per run.
-
-    The digest rows are written in the same transaction as the snapshot (transactional outbox).
-    """
-    from db.models import EstimateSnapshot
-    from services.digest.estimates import recompute_and_queue
-
-    with factory.begin() as session:
-        run = session.get_one(SearchRun, run_id)
-        snapshot = session.scalars(
-            select(EstimateSnapshot).where(
-                EstimateSnapshot.search_run_id == run_id, EstimateSnapshot.trigger == "update"
-            )
-        ).first()
-        queued = 0
-        if snapshot is None:
-            snapshot, rows = recompute_and_queue(
-                session,
-                session.get_one(Review, run.review_id),
-                trigger="update",
-                search_run_id=run_id,
-                base_url=base_url,
-                mail_domain=mail_domain,
-            )
-            queued = len(rows)
-        return {
-            "snapshot": snapshot.id,
-            "k": snapshot.k,
-            "estimate": snapshot.estimate,
-            "ci": [snapshot.ci_low, snapshot.ci_high],
-            "digests_queued": queued,
-            "changed": bool((snapshot.changes or {}).get("notify")),
-        }
-
-
-def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> dict[str, Any]:
-    """Rules, then the model (or the cold-start ranking), for every new record; idempotent."""
-    from services.prescreen import prescreen_new
-
-    with factory.begin() as session:
-        run = session.get_one(SearchRun, run_id)
-        review = session.get_one(Review, run.review_id)
-        summary = prescreen_new(session, review_id=review.id, protocol=review.protocol, seed=seed)
-        run.stats = {**(run.stats or {}), "prescreen": summary.to_dict()}
-        return summary.to_dict()

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from availability import unavailable
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.migrate import upgrade
@@ -26,14 +27,8 @@ from db.session import make_engine, make_sessionmaker
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
-REQUIRE = os.environ.get("LR_REQUIRE_SERVICES") == "1"
+RUN_PREFIX = f"lr-test-{uuid.uuid4().hex[:8]}:"  # one per test run: never flushdb a shared Redis
 
-
-def unavailable(what: str, why: object) -> None:
-    message = f"{what} is not reachable ({why}); start it (see README) to run these tests"
-    if REQUIRE:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 def _pg_connect(dbname: str = "postgres"):  # type: ignore[no-untyped-def]
@@ -110,8 +105,8 @@ def session_factory(db_url: str) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A Redis database (number 9 by default) flushed before and after the test."""
+def redis_url() -> str:
+    """The test Redis (TEST_REDIS_URL); shared, so tests keep to their ``redis_prefix``."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
@@ -119,9 +114,21 @@ def redis_url() -> Iterator[str]:
         client.ping()
     except redis.RedisError as exc:
         unavailable("Redis", exc)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A Redis key prefix of this test alone (REDIS_KEY_PREFIX); its keys are deleted after."""
+    import redis
+
+    prefix = f"{RUN_PREFIX}{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        client.delete(key)
     client.close()
 
 

@@ -19,12 +19,12 @@ for.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,6 +61,7 @@ def make_celery(settings: Settings) -> Celery:
             # sweep for unacked messages past the timeout every interval (not every 10th one)
             "unacked_restore_interval": max(5, min(60, visibility // 20)),
             "unacked_restore_throttle": 1,
+            "global_keyprefix": settings.redis_key_prefix,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
@@ -111,7 +112,7 @@ class Runtime:
 
     @cached_property
     def lock(self) -> RedisReviewLock:
-        return RedisReviewLock(self.redis)
+        return RedisReviewLock(self.redis, self.settings.redis_key_prefix)
 
 
 def smtp_config(settings: Settings) -> SmtpConfig:
@@ -123,15 +124,23 @@ def smtp_config(settings: Settings) -> SmtpConfig:
     )
 
 
-_runtime: tuple[int, Runtime] | None = None
+_runtime: Runtime | None = None
+
+
+@worker_process_init.connect
+def _new_runtime(**_: Any) -> None:
+    """Each worker child builds its own engine and Redis client (never the parent's, forked)."""
+    global _runtime
+    _runtime = Runtime(get_settings())
 
 
 def runtime() -> Runtime:
-    """The Runtime of this process (rebuilt after a fork)."""
+    """The Runtime of this process: built by ``worker_process_init`` in a worker child, on first
+    use elsewhere (beat, the CLI)."""
     global _runtime
-    if _runtime is None or _runtime[0] != os.getpid():
-        _runtime = (os.getpid(), Runtime(get_settings()))
-    return _runtime[1]
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime
 
 
 app = make_celery(get_settings())

@@ -15,20 +15,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-PREFIX = "living-review:recompute:"
+PREFIX = "living-review:"
 
 
 class Debouncer:
     """Trailing-edge debounce per review id, state in Redis."""
 
-    def __init__(self, client: Any, delay: float, max_wait: float | None = None) -> None:
+    def __init__(
+        self, client: Any, delay: float, max_wait: float | None = None, prefix: str = PREFIX
+    ) -> None:
         self.client = client
+        self._prefix = f"{prefix}recompute:"
         self.delay = delay
         self.max_wait = max_wait if max_wait is not None else 10 * delay
         self._ttl = int(self.max_wait + 3 * delay + 3600)
 
     def _keys(self, review_id: int) -> tuple[str, str]:
-        return f"{PREFIX}last:{review_id}", f"{PREFIX}pending:{review_id}"
+        return f"{self._prefix}last:{review_id}", f"{self._prefix}pending:{review_id}"
 
     def touch(self, review_id: int, now: float | None = None) -> bool:
         """Record a confirmation; True when the caller must schedule the recompute task."""

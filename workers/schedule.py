@@ -35,7 +35,7 @@ from db.models import Review
 
 logger = logging.getLogger(__name__)
 
-LEADER_KEY = "living-review:beat:leader"
+LEADER_KEY = "beat:leader"  # after the settings' redis_key_prefix
 LEADER_TTL = 30
 PROTOCOL_RELOAD_SECONDS = 60
 DIGEST_SEND_SECONDS = 300
@@ -64,7 +64,7 @@ class ZonedCrontab(crontab):
             raise ScheduleError(f"cron {expression!r}: {exc}") from exc
         self.expression = expression
 
-    @property  # type: ignore[override]
+    @property
     def tz(self) -> dt.tzinfo:
         return self.zone
 
@@ -129,7 +129,9 @@ def build_schedule(
 class BeatLeadership:
     """The single-beat guard: a Redis key holding this beat's token, with a TTL."""
 
-    def __init__(self, client: Any, token: str | None = None, ttl: int = LEADER_TTL) -> None:
+    def __init__(self, client: Any, token: str | None = None, ttl: int = LEADER_TTL,
+                 prefix: str = "living-review:") -> None:
+        self.key = f"{prefix}{LEADER_KEY}"
         self.client = client
         self.token = token or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.ttl = ttl
@@ -138,14 +140,14 @@ class BeatLeadership:
 
     def check(self) -> bool:
         """True when this beat may schedule (it holds or just took the key)."""
-        if self.client.set(LEADER_KEY, self.token, nx=True, ex=self.ttl):
+        if self.client.set(self.key, self.token, nx=True, ex=self.ttl):
             logger.warning("beat %s: holds the single-beat lock, scheduling", self.token)
             self.leading, self._said_standby = True, False
             return True
-        holder = self.client.get(LEADER_KEY)
+        holder = self.client.get(self.key)
         holder = holder.decode() if isinstance(holder, bytes) else holder
         if holder == self.token:
-            self.client.expire(LEADER_KEY, self.ttl)
+            self.client.expire(self.key, self.ttl)
             self.leading = True
             return True
         if not self._said_standby or self.leading:
@@ -158,8 +160,8 @@ class BeatLeadership:
     def release(self) -> None:
         """Give the key up at shutdown (if Redis is gone, it expires by itself)."""
         try:
-            if self.client.get(LEADER_KEY) in (self.token, self.token.encode()):
-                self.client.delete(LEADER_KEY)
+            if self.client.get(self.key) in (self.token, self.token.encode()):
+                self.client.delete(self.key)
         except RedisError as exc:
             logger.warning("beat: could not release the single-beat lock (%s); it expires", exc)
 
@@ -175,7 +177,8 @@ class ProtocolScheduler(Scheduler):
     def setup_schedule(self) -> None:
         from workers.celery_app import runtime
 
-        self.leadership = BeatLeadership(runtime().redis)
+        self.leadership = BeatLeadership(runtime().redis,
+                                         prefix=runtime().settings.redis_key_prefix)
         self._reload()
 
     def _reload(self) -> None:

@@ -11,9 +11,15 @@ token, so a step redelivered after a worker crash carries on, while a second upd
 review is refused with :class:`services.locks.ReviewBusyError` naming the holder. The last step
 releases the lock; a step that fails for good marks the run failed and releases it too.
 
-Retries: only named transient errors (E-utilities unavailable, database or Redis connection
-lost), with exponential backoff and jitter. A message delivered more than ``MAX_DELIVERIES`` times
-(a task that keeps killing its process) is dropped with an error in the log instead of looping.
+The run itself is started or resumed, and settled after a failure, by the run engine
+(:mod:`services.runs`), exactly as in-process: ``start_update`` calls :func:`services.runs.begin`
+and a step that fails for good calls :func:`services.runs.settle` (failed, or held for a person).
+
+Retries happen in one layer: E-utilities requests are retried by the client; a task retries only
+a lost database or Redis connection, with exponential backoff and jitter, and the run is settled
+only when the last attempt failed (so a retried step never finds its run already failed). A
+message delivered more than ``MAX_DELIVERIES`` times (a task that keeps killing its process) is
+dropped with an error in the log instead of looping.
 
 Errors raised here: the services' own (``ReviewBusyError``, ``LockLostError``, ``UpdateError``).
 """
@@ -26,57 +32,50 @@ from typing import Any
 
 from celery import Task, chain
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, utcnow
-from services import update
+from db.models import AuditLog, EstimateSnapshot, Review
+from services import runs, update
 from services.digest import send_pending
-from services.digest.estimates import recompute_and_queue
+from services.digest.estimates import pool_review, store_pooled
 from services.digest.outbox import mail_domain_of
 from services.locks import LockLostError, ReviewBusyError
+from services.meta_analysis.store import Pooled
 from services.pipeline import PipelineOptions
-from services.protocol import load_protocol
+from services.protocol import ProtocolError, load_protocol
 from services.pubmed.client import EntrezClient
-from services.pubmed.errors import EntrezUnavailableError
+from services.runs import UpdateError
 from workers.celery_app import app, runtime, smtp_config
 from workers.debounce import Debouncer
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT = (EntrezUnavailableError, OperationalError, RedisConnectionError)
+TRANSIENT = (OperationalError, RedisConnectionError)
 MAX_DELIVERIES = 10
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": True, "retry_backoff_max": 600,
          "retry_jitter": True, "max_retries": 6}
 
 
-class PipelineTask(Task):  # type: ignore[misc]
+class PipelineTask(Task):
     """Base of the update steps: on final failure, mark the run failed and free the review."""
 
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
                    einfo: Any) -> None:
         if len(args) >= 3 and not isinstance(exc, ReviewBusyError | LockLostError):
             review_id, run_id, token = args[0], args[1], args[2]
-            _mark_failed(run_id, f"{type(exc).__name__}: {exc}")
+            runs.settle(runtime().session_factory, run_id, exc)
             runtime().lock.release(review_id, token)
 
 
 def _too_many_deliveries(task: Task) -> bool:
-    key = f"living-review:deliveries:{task.request.id}"
+    key = f"{runtime().settings.redis_key_prefix}deliveries:{task.request.id}"
     count = runtime().redis.incr(key)
     runtime().redis.expire(key, 86400)
     if count > MAX_DELIVERIES:
         logger.error("task %s %s delivered %d times; dropped", task.name, task.request.id, count)
         return True
     return False
-
-
-def _mark_failed(run_id: int, reason: str) -> None:
-    with runtime().session_factory.begin() as session:
-        run = session.get(SearchRun, run_id)
-        if run is not None and run.status not in ("succeeded", "failed"):
-            run.status, run.error, run.finished_at = "failed", reason[:2000], utcnow()
 
 
 def _hold(review_id: int, token: str) -> None:
@@ -113,19 +112,22 @@ def begin_update(review_id: int, token: str, until: str | None = None) -> int | 
                                  entity_id=review_id, detail={"holder": exc.holder or ""}))
         return None
     end = dt.date.fromisoformat(until) if until else dt.date.today()
-    with rt.session_factory.begin() as session:
-        review = session.get_one(Review, review_id)
-        run = session.scalars(
-            select(SearchRun).where(SearchRun.review_id == review_id,
-                                    SearchRun.status.in_(("running", "harvested")))
-            .order_by(SearchRun.id.desc())
-        ).first()
-        if run is None:
-            protocol = load_protocol(rt.settings.reviews_dir, review.slug)
-            run = update.start_run(session, review, protocol, end)
-        else:
-            logger.warning("review %s: resuming run %s left unfinished", review_id, run.id)
-        run_id = run.id
+    try:
+        with rt.session_factory.begin() as session:
+            slug = session.get_one(Review, review_id).slug
+            protocol = load_protocol(rt.settings.reviews_dir, slug)
+            run_id = runs.begin(session, protocol, end).id
+    except runs.WindowCoveredError as exc:
+        logger.info("review %s: no update needed: %s", review_id, exc)
+        rt.lock.release(review_id, token)
+        return None
+    except (ProtocolError, UpdateError) as exc:
+        logger.error("review %s: update not started: %s", review_id, exc)
+        with rt.session_factory.begin() as session:
+            session.add(AuditLog(review_id=review_id, action="update.refused", entity="review",
+                                 entity_id=review_id, detail={"error": str(exc)}))
+        rt.lock.release(review_id, token)
+        return None
     chain(*pipeline(review_id, run_id, token)).apply_async()
     logger.info("review %s: update run %s started (%s)", review_id, run_id, token)
     return run_id
@@ -176,11 +178,11 @@ def recompute(self: Task, review_id: int, run_id: int, token: str) -> None:
                      mail_domain=mail_domain_of(s.mail_from))
 
 
-def _snapshot_and_digest(session: Session, review_id: int, trigger: str,
-                         run_id: int | None = None) -> tuple[EstimateSnapshot, list[Any]]:
+def _snapshot_and_digest(session: Session, review_id: int,
+                         pooled: Pooled) -> tuple[EstimateSnapshot, list[Any]]:
     s = runtime().settings
-    return recompute_and_queue(
-        session, session.get_one(Review, review_id), trigger=trigger, search_run_id=run_id,
+    return store_pooled(
+        session, session.get_one(Review, review_id), pooled, trigger="confirmation",
         base_url=s.base_url, mail_domain=mail_domain_of(s.mail_from))
 
 
@@ -213,7 +215,8 @@ def send_digests(self: Task) -> dict[str, Any]:
 def debouncer() -> Debouncer:
     """The recompute debouncer of this process."""
     rt = runtime()
-    return Debouncer(rt.redis, rt.settings.recompute_debounce_seconds)
+    return Debouncer(rt.redis, rt.settings.recompute_debounce_seconds,
+                     prefix=rt.settings.redis_key_prefix)
 
 
 def request_recompute(review_id: int) -> bool:
@@ -249,8 +252,10 @@ def recompute_after_confirmations(self: Task, review_id: int) -> int | None:
             self.apply_async((review_id,), countdown=rt.settings.recompute_debounce_seconds)
         return None
     try:
+        with rt.session_factory() as session:  # pool first: the GLMM is slow
+            pooled = pool_review(session, session.get_one(Review, review_id))
         with rt.session_factory.begin() as session:
-            snapshot, rows = _snapshot_and_digest(session, review_id, "confirmation")
+            snapshot, rows = _snapshot_and_digest(session, review_id, pooled)
             snapshot_id = snapshot.id
     finally:
         rt.lock.release(review_id, token)

@@ -18,6 +18,7 @@ from typer._click import exceptions as click_errors  # typer's own copy of click
 from typer.main import get_command
 
 from services.cli.errors import CliError
+from services.protocol import ProtocolError
 
 app = typer.Typer(
     name="living-review",
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
         _fail(_one_line(exc.format_message()), exc.exit_code or 1)
     except CliError as exc:
         _fail(str(exc), exc.exit_code)
+    except ProtocolError as exc:  # a stored protocol that no longer validates, in any command
+        _fail(str(exc), 1)
     except typer.Abort:
         _fail("aborted", 1)
     except KeyboardInterrupt:

@@ -87,35 +87,57 @@ def update(
     fault: Annotated[
         str | None, typer.Option(help="With --snapshot: faults to inject, e.g. 429:2,500:1.")
     ] = None,
+    accept_empty: Annotated[
+        bool,
+        typer.Option(
+            "--accept-empty",
+            help="Accept a search that finds 0 records where earlier windows found some "
+            "(otherwise the run is held for a person).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one full update of a review: harvest, pre-screen, propose, recompute, digest."""
     from services.pipeline import PipelineOptions, run_update
+    from services.protocol import ProtocolError
     from services.pubmed.errors import PubMedError
     from services.pubmed.replay import FaultSpecError, ReplayServer, SnapshotError
-    from services.update import UpdateError
+    from services.runs import UpdateError, WindowCoveredError
 
     ctx = context()
     protocol = ctx.protocol(review)
-    factory = ctx.sessions()
     try:
         upper = dt.date.fromisoformat(until) if until else dt.date.today()
     except ValueError as exc:
         raise CliError(f"--until {until!r} is not a date (YYYY-MM-DD)") from exc
+    if upper > dt.date.today():
+        raise CliError(f"--until {upper} is after today ({dt.date.today()}): PubMed has no records from the future")
+    factory = ctx.sessions()
     options = PipelineOptions.from_settings(ctx.settings)
     try:
         if snapshot is None:
-            result = run_update(factory, protocol, options, until=upper, progress=_progress)
+            result = run_update(factory, protocol, options, until=upper, progress=_progress,
+                                    accept_empty=accept_empty)
         else:
             with ReplayServer(snapshot_dir(ctx, review, snapshot), faults=fault) as server:
                 options = options.with_base_url(server.url)
-                result = run_update(factory, protocol, options, until=upper, progress=_progress)
-    except (SnapshotError, FaultSpecError) as exc:
+                result = run_update(factory, protocol, options, until=upper, progress=_progress,
+                                    accept_empty=accept_empty)
+    except CliError:
+        raise
+    except WindowCoveredError as exc:
+        typer.echo(f"{review}: {exc}")
+        return
+    except (SnapshotError, FaultSpecError, ProtocolError, UpdateError) as exc:
         raise CliError(str(exc)) from exc
     except PubMedError as exc:
         raise CliError(f"update failed: {exc}") from exc
-    except UpdateError as exc:
-        raise CliError(str(exc)) from exc
+    except Exception as exc:  # any step failing: the run is marked failed with its reason
+        raise CliError(f"update failed ({type(exc).__name__}): {exc}") from exc
+    if result.status == "held":
+        if as_json:
+            _echo_json(result.to_dict())
+        raise CliError(f"run {result.run_id} held for a person: {result.error}")
     if as_json:
         _echo_json(result.to_dict())
         return

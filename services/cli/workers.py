@@ -57,7 +57,7 @@ def beat(loglevel: str = typer.Option("info", "--loglevel", "-l")) -> None:
     from workers.celery_app import app, runtime
     from workers.schedule import LEADER_KEY
 
-    holder = runtime().redis.get(LEADER_KEY)
+    holder = runtime().redis.get(f"{ctx.settings.redis_key_prefix}{LEADER_KEY}")
     if holder:
         typer.echo(
             f"another beat is scheduling ({holder.decode()}); this one stands by and "

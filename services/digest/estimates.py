@@ -20,8 +20,9 @@ from db.models import EstimateSnapshot, OutboxEmail, Review
 from services.digest.outbox import queue_digest
 from services.meta_analysis.audit import Headline
 from services.meta_analysis.snapshots import Thresholds
-from services.meta_analysis.store import record_snapshot
+from services.meta_analysis.store import Pooled, add_snapshot, pool_studies
 from services.protocol import Protocol
+from services.reviews import protocol_of
 
 
 def headline_of(protocol: Protocol) -> Headline | None:
@@ -31,6 +32,55 @@ def headline_of(protocol: Protocol) -> Headline | None:
         return None
     as_int = {key: int(raw[key]) for key in ("events", "total", "k") if raw.get(key) is not None}
     return Headline(percent=raw.get("percent"), **as_int)
+
+
+def pool_review(session: Session, review: Review) -> Pooled:
+    """Pool ``review``'s studies under its stored protocol (reads only; slow for the GLMM)."""
+    protocol = protocol_of(review)
+    outcome = protocol.outcome
+    return pool_studies(
+        session, review.id,
+        options={"transform": outcome.transform, "method": outcome.method, "test": outcome.test},
+        headline=headline_of(protocol),
+        events_field=outcome.events_field, total_field=outcome.total_field,
+        hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
+    )
+
+
+def store_pooled(
+    session: Session,
+    review: Review,
+    pooled: Pooled,
+    *,
+    trigger: str,
+    search_run_id: int | None = None,
+    base_url: str = "",
+    mail_domain: str = "living-review.local",
+    notify: bool = True,
+) -> tuple[EstimateSnapshot, list[OutboxEmail]]:
+    """Add the snapshot of ``pooled`` and, if it changed enough, its digest rows; never commits.
+
+    ``notify=False`` (the baseline snapshot taken by ``init``) writes no digest.
+    """
+    protocol = protocol_of(review)
+    snapshot, changes = add_snapshot(
+        session, review, pooled, outcome=protocol.outcome.name,
+        thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
+        trigger=trigger, search_run_id=search_run_id,
+    )
+    changes_dict: dict[str, Any] = changes.to_dict()
+    from services.evidence.snapshots import record_evidence  # evidence → screening → here
+
+    evidence = record_evidence(session, review, snapshot, pooled.analysis)
+    if evidence:  # the predictor/mechanism tables or the certainty changed (issue 11)
+        changes_dict["reasons"] = [*changes_dict.get("reasons", []), *evidence]
+        changes_dict["notify"] = True
+        snapshot.changes = changes_dict
+    if not notify:
+        return snapshot, []
+    rows = queue_digest(session, review, snapshot, changes_dict, base_url=base_url,
+                        mail_domain=mail_domain)
+    return snapshot, rows
 
 
 def recompute_and_queue(
@@ -43,36 +93,8 @@ def recompute_and_queue(
     mail_domain: str = "living-review.local",
     notify: bool = True,
 ) -> tuple[EstimateSnapshot, list[OutboxEmail]]:
-    """Add a snapshot of the current estimate and, if it changed enough, its digest rows.
-
-    ``notify=False`` (the baseline snapshot taken by ``init``) writes no digest.
-    """
-    protocol = Protocol.model_validate(review.protocol)
-    outcome = protocol.outcome
-    snapshot, changes, analysis = record_snapshot(
-        session,
-        review,
-        outcome=outcome.name,
-        options={"transform": outcome.transform, "method": outcome.method, "test": outcome.test},
-        headline=headline_of(protocol),
-        thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
-        trigger=trigger,
-        search_run_id=search_run_id,
-        events_field=outcome.events_field,
-        total_field=outcome.total_field,
-        hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
+    """Pool and store in the caller's transaction (:func:`pool_review` + :func:`store_pooled`)."""
+    return store_pooled(
+        session, review, pool_review(session, review), trigger=trigger,
+        search_run_id=search_run_id, base_url=base_url, mail_domain=mail_domain, notify=notify,
     )
-    changes_dict: dict[str, Any] = changes.to_dict()
-    from services.evidence.snapshots import record_evidence  # evidence → screening → here
-
-    evidence = record_evidence(session, review, snapshot, analysis)
-    if evidence:  # the predictor/mechanism tables or the certainty changed (issue 11)
-        changes_dict["reasons"] = [*changes_dict.get("reasons", []), *evidence]
-        changes_dict["notify"] = True
-        snapshot.changes = changes_dict
-    if not notify:
-        return snapshot, []
-    rows = queue_digest(
-        session, review, snapshot, changes_dict, base_url=base_url, mail_domain=mail_domain
-    )
-    return snapshot, rows

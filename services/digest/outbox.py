@@ -19,9 +19,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, OutboxEmail, Review, ReviewRecord, SearchRun, Study
+from db.upsert import insert_missing
 from services.digest.compose import DigestContent, render_html, render_text, subject
 from services.digest.plot import forest_png
 from services.digest.triggers import notify_reasons
+from services.reviews import protocol_of
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +146,13 @@ def queue_digest(
     protocol asks for periodic "no change" notes) or the protocol lists no recipients. Calling it
     again for the same snapshot adds nothing and returns the rows already there.
     """
-    digest_cfg = (review.protocol or {}).get("digest") or {}
-    recipients = [str(r) for r in digest_cfg.get("recipients") or []]
-    reasons = notify_reasons(changes, digest_cfg.get("thresholds") or {})
+    digest = protocol_of(review).digest
+    recipients = list(digest.recipients)
+    reasons = notify_reasons(changes, digest.thresholds.model_dump())
     held = _held(session, snapshot.search_run_id)
     if held:
         reasons = [*reasons, f"{held} record(s) of this update could not be read: see quarantine."]
-    if not reasons and digest_cfg.get("periodic_no_change"):
+    if not reasons and digest.periodic_no_change:
         reasons = ["No change in the evidence (periodic note)."]
     if not reasons or not recipients:
         logger.info(
@@ -164,23 +166,26 @@ def queue_digest(
     content = build_content(session, review, snapshot, reasons, base_url=base_url)
     attachments, cid = _attachments(content.forest_png, snapshot.id, mail_domain)
     text, html = render_text(content), render_html(content, cid)
-    for recipient in todo:
-        row = OutboxEmail(
-            review_id=review.id,
-            snapshot_id=snapshot.id,
-            recipient=recipient,
-            subject=subject(content),
-            message_id=message_id(review.slug, snapshot.id, recipient, mail_domain),
-            body_text=text,
-            body_html=html,
-            attachments=attachments,
-            status="pending",
-        )
-        session.add(row)
-        existing[recipient] = row
+    rows = [
+        {
+            "review_id": review.id,
+            "snapshot_id": snapshot.id,
+            "recipient": recipient,
+            "subject": subject(content),
+            "message_id": message_id(review.slug, snapshot.id, recipient, mail_domain),
+            "body_text": text,
+            "body_html": html,
+            "attachments": attachments,
+            "status": "pending",
+            "attempts": 0,
+        }
+        for recipient in todo
+    ]
     session.flush()
-    logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, len(todo))
-    return list(existing.values())
+    # one digest per snapshot (so per run) and recipient: the constraint decides, not a SELECT
+    added = insert_missing(session, OutboxEmail, rows, ("snapshot_id", "recipient"))
+    logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, added)
+    return list(_existing(session, snapshot.id).values())
 
 
 def _held(session: Session, search_run_id: int | None) -> int:

@@ -12,7 +12,6 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from services.meta_analysis.plots import forest_plot
 from services.meta_analysis.results import PoolResult, StudyRow
 
 _POOL_FIELDS = {f.name for f in fields(PoolResult)}
@@ -38,6 +37,8 @@ def forest_png(result: dict[str, Any], *, title: str = "") -> bytes | None:
     pooled = pool_result(result)
     if pooled is None:
         return None
+    from services.meta_analysis.plots import forest_plot  # matplotlib: only when drawing
+
     with tempfile.TemporaryDirectory(prefix="lr-digest-") as folder:
         path = forest_plot(pooled, Path(folder) / "forest.png", title=title or None)
         return path.read_bytes()

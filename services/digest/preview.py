@@ -16,6 +16,7 @@ from db.models import EstimateSnapshot, OutboxEmail, Review
 from services.digest.compose import render_text, subject
 from services.digest.outbox import build_content
 from services.digest.triggers import notify_reasons
+from services.reviews import protocol_of
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ def preview(session: Session, review: Review, *, base_url: str = "") -> Preview 
     ).first()
     if snapshot is None:
         return None
-    digest_cfg = (review.protocol or {}).get("digest") or {}
-    reasons = notify_reasons(snapshot.changes or {}, digest_cfg.get("thresholds") or {})
-    would_send = bool(reasons) or bool(digest_cfg.get("periodic_no_change"))
+    digest = protocol_of(review).digest
+    reasons = notify_reasons(snapshot.changes or {}, digest.thresholds.model_dump())
+    would_send = bool(reasons) or digest.periodic_no_change
     content = build_content(
         session,
         review,

@@ -189,7 +189,7 @@ def _pair(text: str, nums: list[Number], s1: int) -> list[Number]:
 
 def _with(n: Number, **changes: object) -> Number:
     data = {**n.__dict__, **changes}
-    return Number(**data)  # type: ignore[arg-type]
+    return Number(**data)
 
 
 def _pieces(text: str, s0: int, s1: int) -> list[tuple[int, int]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -122,45 +122,68 @@ def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
     }
 
 
-def record_snapshot(
+@dataclass(frozen=True)
+class Pooled:
+    """A review's estimate and hypothesis tests computed from its studies, not yet stored."""
+
+    analysis: Analysis
+    study_ids: list[int]
+    summary: dict[str, Any]
+    tested: list[Any]
+
+
+def pool_studies(
     session: Session,
-    review: Review,
+    review_id: int,
     *,
-    outcome: str,
     options: Mapping[str, Any],
     headline: Headline | None,
+    events_field: str,
+    total_field: str,
+    hypotheses: Sequence[HypothesisSpec] = (),
+) -> Pooled:
+    """Read ``review_id``'s studies, pool them and test the hypotheses; writes nothing (run it
+    outside a write transaction: the GLMM and the meta-regressions are slow).
+
+    ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
+    """
+    studies = load_studies(session, review_id, events_field=events_field, total_field=total_field)
+    analysis = analyse(studies, headline=headline, **options)
+    ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
+    tested = list(check_hypotheses(analysis.included, hypotheses, **options))
+    return Pooled(analysis, ids, snapshot_summary(analysis.result, ids), tested)
+
+
+def add_snapshot(
+    session: Session,
+    review: Review,
+    pooled: Pooled,
+    *,
+    outcome: str,
     thresholds: Thresholds,
     trigger: str = "manual",
     search_run_id: int | None = None,
-    events_field: str = "n_resorbed",
-    total_field: str = "n_total",
-    hypotheses: Sequence[HypothesisSpec] = (),
-) -> tuple[EstimateSnapshot, Changes, Analysis]:
-    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one.
+) -> tuple[EstimateSnapshot, Changes]:
+    """Compare ``pooled`` with the last snapshot and add (flush) it as a new one.
 
-    ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
-    ``hypotheses`` are tested on the pooled studies; their results are kept in the snapshot's
-    ``result["hypotheses"]``, a changed verdict is a reason to notify, and an untestable one is
-    an audit finding.
+    The hypotheses' results are kept in the snapshot's ``result["hypotheses"]``, a changed
+    verdict is a reason to notify, and an untestable one is an audit finding.
     """
-    studies = load_studies(session, review.id, events_field=events_field, total_field=total_field)
-    analysis = analyse(studies, headline=headline, **options)
-    ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
-    summary = snapshot_summary(analysis.result, ids)
     previous = latest_snapshot(session, review.id, outcome)
-    changes = compare(None if previous is None else _summary_of(previous), summary, thresholds)
-    tested = check_hypotheses(analysis.included, hypotheses, **options)
+    changes = compare(None if previous is None else _summary_of(previous), pooled.summary,
+                      thresholds)
+    tested = pooled.tested
     moved = hypothesis_changes(
         None if previous is None else (previous.result or {}).get("hypotheses"), tested
     )
     if moved:
         changes = replace(changes, notify=True, reasons=(*changes.reasons, *moved))
-    findings = [f.to_dict() for f in analysis.findings] + [
+    findings = [f.to_dict() for f in pooled.analysis.findings] + [
         Finding(INFO, "hypothesis_untestable", None, h.sentence()).to_dict()
         for h in tested
         if h.status == "untestable"
     ]
-    res = analysis.result
+    res = pooled.analysis.result
     row = EstimateSnapshot(
         review_id=review.id,
         search_run_id=search_run_id,
@@ -169,7 +192,7 @@ def record_snapshot(
         method=res.method,
         transform=res.transform,
         k=res.k,
-        study_ids=ids,
+        study_ids=pooled.study_ids,
         estimate=res.estimate,
         ci_low=res.ci_low,
         ci_high=res.ci_high,
@@ -186,4 +209,28 @@ def record_snapshot(
     logger.info(
         "review %s: snapshot %s (k=%s, notify=%s)", review.id, row.id, res.k, changes.notify
     )
-    return row, changes, analysis
+    return row, changes
+
+
+def record_snapshot(
+    session: Session,
+    review: Review,
+    *,
+    outcome: str,
+    options: Mapping[str, Any],
+    headline: Headline | None,
+    thresholds: Thresholds,
+    trigger: str = "manual",
+    search_run_id: int | None = None,
+    events_field: str = "n_resorbed",
+    total_field: str = "n_total",
+    hypotheses: Sequence[HypothesisSpec] = (),
+) -> tuple[EstimateSnapshot, Changes, Analysis]:
+    """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one
+    (:func:`pool_studies` then :func:`add_snapshot`, in the caller's transaction)."""
+    pooled = pool_studies(session, review.id, options=options, headline=headline,
+                          events_field=events_field, total_field=total_field,
+                          hypotheses=hypotheses)
+    row, changes = add_snapshot(session, review, pooled, outcome=outcome, thresholds=thresholds,
+                                trigger=trigger, search_run_id=search_run_id)
+    return row, changes, pooled.analysis

@@ -91,7 +91,9 @@ class RedisRateLimiter:
             time.sleep(wait_us / 1_000_000)
 
 
-def make_rate_limiter(rate: float, redis_url: str | None) -> RateLimiter:
+def make_rate_limiter(
+    rate: float, redis_url: str | None, key_prefix: str = "living-review:"
+) -> RateLimiter:
     """The limiter the settings ask for: none (rate 0), shared in Redis, or in-process."""
     if rate <= 0:
         return NoRateLimit()
@@ -99,5 +101,5 @@ def make_rate_limiter(rate: float, redis_url: str | None) -> RateLimiter:
         import redis
 
         client = redis.Redis.from_url(redis_url, socket_timeout=10, socket_connect_timeout=10)
-        return RedisRateLimiter(client, rate)
+        return RedisRateLimiter(client, rate, key=f"{key_prefix}ncbi-rate")
     return LocalRateLimiter(rate)

@@ -65,6 +65,8 @@ def pair_agreements(*, session: Session, review: Review) -> list[PairAgreement]:
     ).all()
     by_user: dict[tuple[str, int], dict[int, str]] = {}
     for rr_id, stage, user_id, decision in rows:
+        if user_id is None:  # a human decision always names its reviewer; none is not counted
+            continue
         by_user.setdefault((stage, user_id), {})[rr_id] = decision
     user_ids = {user_id for _, user_id in by_user}
     names = {

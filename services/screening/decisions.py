@@ -25,6 +25,7 @@ from db.models import (
 )
 from services.extraction.schema import schema_from_mapping
 from services.extraction.store import propose_included
+from services.reviews import protocol_of
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
 from services.screening.queue import HUMAN_SOURCES, check_stage
 from services.screening.rules import (
@@ -263,7 +264,7 @@ def settle(
     session.flush()
     if state == "included":
         # the extraction form opens pre-filled: propose now, not at the next update
-        schema = schema_from_mapping(dict((review.protocol or {}).get("extraction") or {}))
+        schema = schema_from_mapping(protocol_of(review).extraction.model_dump())
         propose_included(
             session=session, review_id=review.id, schema=schema, record_ids=[rr.record_id]
         )

@@ -1,6 +1,6 @@
 """What screening needs from a review's protocol (stored as JSON with the review).
 
-Read tolerantly from the stored dict: the protocol was validated by services.protocol at init.
+Read through the typed protocol stored with the review (:func:`services.reviews.protocol_of`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from db.models import Review
+from services.reviews import protocol_of
 
 TITLE_ABSTRACT = "title_abstract"
 FULL_TEXT = "full_text"
@@ -36,19 +37,15 @@ class ScreeningRules:
 
 def rules_of(review: Review) -> ScreeningRules:
     """The screening rules of a review, from its stored protocol."""
-    protocol = review.protocol or {}
-    screening = protocol.get("screening") or {}
-    outcome = protocol.get("outcome") or {}
-    keywords = screening.get("keywords") or _query_words(
-        (protocol.get("search") or {}).get("query", "")
-    )
+    protocol = protocol_of(review)
+    screening, outcome = protocol.screening, protocol.outcome
     return ScreeningRules(
-        reviewers_per_record=int(screening.get("reviewers_per_record", 1)),
-        exclusion_reasons=tuple(str(r) for r in screening.get("exclusion_reasons") or ()),
-        keywords=tuple(str(k) for k in keywords),
-        events_field=str(outcome.get("events_field", "n_resorbed")),
-        total_field=str(outcome.get("total_field", "n_total")),
-        extraction=dict(protocol.get("extraction") or {}),
+        reviewers_per_record=screening.reviewers_per_record,
+        exclusion_reasons=tuple(screening.exclusion_reasons),
+        keywords=tuple(screening.keywords or _query_words(protocol.search.query)),
+        events_field=outcome.events_field,
+        total_field=outcome.total_field,
+        extraction=protocol.extraction.model_dump(),
     )
 
 

@@ -4,6 +4,8 @@ PRISMA flow diagram, update runs, agreement and (admins) the audit log."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from services.web.security import csrf_protect
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 SVG = "image/svg+xml"
+FOREST_CACHE_SIZE = 32
 
 
 def snapshots(session: Session, review: Review, limit: int = 50) -> list[EstimateSnapshot]:
@@ -112,16 +115,18 @@ def forest_image(request: Request, access: Member, session: DbSession) -> Respon
     latest = next(iter(snapshots(session, access.review, 1)), None)
     if latest is None or not latest.result:
         return Response(status_code=404)
-    cache: dict[int, str] = request.app.state.__dict__.setdefault("forest_cache", {})
-    if latest.id not in cache:
-        with tempfile.TemporaryDirectory() as folder:
-            path = forest_plot(
-                pool_result(latest.result),
-                Path(folder) / "forest.svg",
-                title=f"{access.review.title} — {latest.outcome}",
-            )
-            cache[latest.id] = path.read_text(encoding="utf-8")
-    return Response(cache[latest.id], media_type=SVG)
+    title = f"{access.review.title} — {latest.outcome}"
+    svg = _forest_svg(latest.id, title, json.dumps(latest.result, sort_keys=True))
+    return Response(svg, media_type=SVG)
+
+
+@functools.lru_cache(maxsize=FOREST_CACHE_SIZE)
+def _forest_svg(snapshot_id: int, title: str, result_json: str) -> str:
+    """The forest plot of a snapshot as SVG; the last few are kept (a snapshot never changes)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = forest_plot(pool_result(json.loads(result_json)), Path(folder) / "forest.svg",
+                           title=title)
+        return path.read_text(encoding="utf-8")
 
 
 @router.get("/api/reviews", response_model=list[ReviewOut], tags=["reviews"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -72,6 +73,23 @@ def test_demo_update_then_status_json(env: dict[str, str]) -> None:
     assert status["last_run"]["status"] == "succeeded"
     runs = json.loads(cli("runs", "--json", env=env).stdout)
     assert [r["new"] for r in runs] == [9, 10]
+    assert set(json.loads(second.stdout)) == UPDATE_KEYS
+    assert set(status) == STATUS_KEYS and set(status["records_by_state"]) == RECORD_STATES
+    assert set(status["last_run"]) == RUN_KEYS - {"review"}
+    assert all(set(run) == RUN_KEYS for run in runs)
+    documented = (ROOT / "README.md").read_text(encoding="utf-8").split("`--json` keys")[1]
+    for key in UPDATE_KEYS | STATUS_KEYS | RUN_KEYS | RECORD_STATES:
+        assert f"`{key}`" in documented, f"--json key {key} is not documented in README"
+
+
+UPDATE_KEYS = {"review", "run_id", "status", "window_start", "window_end", "found", "new",
+               "updated", "linked", "deleted", "requests", "steps", "error"}
+STATUS_KEYS = {"review", "title", "records", "records_by_state", "linked_to_baseline", "queued",
+               "excluded", "included", "studies_included", "studies_retracted", "last_run"}
+RECORD_STATES = {"new", "linked", "queued", "auto_excluded", "excluded", "included"}
+RUN_KEYS = {"review", "id", "status", "window_start", "window_end", "started_at", "finished_at",
+            "found", "fetched", "new", "updated", "linked", "deleted", "requests", "sub_windows",
+            "protocol_hash", "quarantined", "skipped", "error"}
 
 
 def test_persistent_entrez_failure_exits_non_zero_and_records_the_run(env: dict[str, str]) -> None:
@@ -113,6 +131,8 @@ BAD_ARGUMENTS = [
         "error: fault 'teapot:1' not understood",
     ),
     (("update", "--until", "last week"), "error: --until 'last week' is not a date"),
+    (("update", "--until", (dt.date.today() + dt.timedelta(days=1)).isoformat()),
+     f"error: --until {dt.date.today() + dt.timedelta(days=1)} is after today"),
 ]
 
 
@@ -135,3 +155,39 @@ def test_a_malformed_protocol_names_file_and_field(
     assert result.returncode == 1
     assert "protocol.toml: field screening.recall_target" in result.stderr
     assert not (tmp_path / "empty.sqlite3").exists()  # refused before touching the database
+
+
+def test_the_demo_script_runs_twice(tmp_path: Path) -> None:
+    """`./scripts/demo` is the README's main job: a second run must succeed and change nothing."""
+    env = {**os.environ, "LR_VENV": sys.prefix, "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+           "DATA_DIR": str(tmp_path / "var")}
+    first = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    second = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr
+    assert "already up to date: run 2 searched up to 2024-01-14" in second.stdout
+    status = [line for line in second.stdout.splitlines() if line.startswith("ldh_resorption: ")]
+    assert status[-1] == [line for line in first.stdout.splitlines()
+                          if line.startswith("ldh_resorption: ")][-1]
+
+
+def test_a_step_failing_after_harvest_gives_one_error_line_and_a_failed_run(
+        sqlite_env: dict[str, str], sqlite_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    assert cli("init", env=sqlite_env).returncode == 0
+    engine = create_engine(sqlite_url)
+    with engine.begin() as connection:  # the recompute step will find no table to write
+        connection.execute(text("DROP TABLE outbox_emails"))
+        connection.execute(text("DROP TABLE estimate_snapshots"))
+    engine.dispose()
+    result = cli("update", "--snapshot", "demo", "--until", "2024-01-07", env=sqlite_env)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: update failed (OperationalError)")
+    assert "Traceback" not in result.stderr
+    runs = json.loads(cli("runs", "--json", env=sqlite_env).stdout)
+    assert [(r["status"], r["new"]) for r in runs] == [("failed", 10)]
+    assert "no such table: estimate_snapshots" in runs[0]["error"]

@@ -55,21 +55,20 @@ def test_no_more_than_3_requests_a_second_without_api_key(session_factory, demo_
     assert max_in_any_second(times) <= 3
 
 
-def _hammer(url: str, redis_url: str, n: int) -> None:
+def _hammer(url: str, redis_url: str, prefix: str, n: int) -> None:
     import redis
 
-    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), rate=3)
+    limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), rate=3, key=f"{prefix}ncbi-rate")
     client = EntrezClient(ClientConfig(base_url=url, api_key="k", timeout=10), limiter)
     for _ in range(n):
         client.search("lumbar", dt.date(2024, 1, 1), dt.date(2024, 1, 14))
 
 
-def test_the_limit_holds_across_processes_through_redis(demo_snapshot, redis_url) -> None:
+def test_the_limit_holds_across_processes_through_redis(demo_snapshot, redis_url,
+                                                       redis_prefix) -> None:
     with ReplayServer(demo_snapshot) as server:
         context = multiprocessing.get_context("spawn")
-        workers = [
-            context.Process(target=_hammer, args=(server.url, redis_url, 6)) for _ in range(3)
-        ]
+        workers = [context.Process(target=_hammer, args=(server.url, redis_url, redis_prefix, 6)) for _ in range(3)]
         for worker in workers:
             worker.start()
         for worker in workers:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from harvest_helpers import init_review, ldh_protocol, options, update
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from classifiers import persistence
 from db.models import ClassifierModel, Record, ReviewRecord, ScreeningDecision
 from services.pubmed.replay import ReplayServer
+from services.pubmed.xmlbuild import synthetic_articles, write_article_set
 
 pytestmark = pytest.mark.integration
 
@@ -27,31 +29,20 @@ def test_rules_then_cold_start_then_a_model(session_factory, demo_snapshot) -> N
     with ReplayServer(demo_snapshot) as server:
         first = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 7))
         links = states(session_factory)
-        assert (
-            links[99000103].state == "auto_excluded" and links[99000103].rule == "publication_type"
-        )
+        assert links[99000103].state == "auto_excluded" and links[99000103].rule == "publication_type"
         assert links[99000105].state == "auto_excluded" and "ger" in (links[99000105].reason or "")
         assert links[99000110].state == "queued" and "no_abstract" in links[99000110].flags
         assert first.steps["prescreen"]["mode"] == "cold_start"
         # the prospective resorption cohort outranks the discectomy trial
-        pmids = sorted(
-            (p for p, x in links.items() if x.state == "queued"), key=lambda p: -links[p].priority
-        )
+        pmids = sorted((p for p, x in links.items() if x.state == "queued"),
+                       key=lambda p: -links[p].priority)
         assert pmids.index(99000101) < pmids.index(99000107)
         with session_factory.begin() as session:
             for pmid in (99000107, 99000109):  # a reviewer excludes two records
-                link = session.scalars(
-                    select(ReviewRecord).join(Record).where(Record.pmid == pmid)
-                ).one()
+                link = session.scalars(select(ReviewRecord).join(Record).where(Record.pmid == pmid)).one()
                 link.state = "excluded"
-                session.add(
-                    ScreeningDecision(
-                        review_record_id=link.id,
-                        decision="exclude",
-                        source="human",
-                        reason="Not about resorption",
-                    )
-                )
+                session.add(ScreeningDecision(review_record_id=link.id, decision="exclude",
+                                              source="human", reason="Not about resorption"))
         second = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 14))
     summary = second.steps["prescreen"]
     assert summary["mode"] == "model" and summary["model_version"]
@@ -61,19 +52,53 @@ def test_rules_then_cold_start_then_a_model(session_factory, demo_snapshot) -> N
         assert model_row.n_train >= 60 and model_row.n_positive >= 58
         assert "roc_auc" in model_row.metrics
         assert persistence.loads(model_row.blob).version == model_row.version
-        for link in session.scalars(
-            select(ReviewRecord).where(ReviewRecord.search_run_id == second.run_id)
-        ):
-            if link.state == "queued":
-                assert link.model_version == model_row.version and link.score is not None
-            if link.state == "auto_excluded" and link.rule == "model_threshold":
-                assert link.score is not None and model_row.threshold is not None
-                assert link.score < model_row.threshold
+        queued = session.scalars(select(ReviewRecord).where(
+            ReviewRecord.search_run_id == second.run_id, ReviewRecord.state == "queued")).all()
+        assert queued and all(link.model_version == model_row.version and link.score is not None
+                              for link in queued)
 
 
-def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(
-    session_factory, demo_snapshot
-) -> None:
+def test_the_model_auto_excludes_off_topic_records_through_the_update(
+        session_factory, tmp_path: Path) -> None:
+    """Enough human exclusions for the recall bound: the next update's model really excludes.
+
+    Stands for a review some months in: reviewers have excluded many off-topic records, and the
+    next window brings more of the same kind (synthetic abstracts of random words).
+    """
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)  # 59 included baseline studies: the positives
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    for name, start, first_pmid, seed in (("earlier", dt.date(2023, 10, 2), 91_000_000, 3),
+                                          ("later", dt.date(2024, 1, 2), 92_000_000, 4)):
+        write_article_set(folder / f"{name}.xml",
+                          synthetic_articles(150, start, 20, first_pmid=first_pmid, seed=seed))
+    with ReplayServer(folder) as server:
+        first = update(session_factory, protocol, options(server.url), dt.date(2023, 12, 31))
+        assert (first.new, first.steps["prescreen"]["mode"]) == (150, "cold_start")
+        with session_factory.begin() as session:  # reviewers exclude every one of them
+            for link in session.scalars(select(ReviewRecord).where(ReviewRecord.state == "queued")):
+                link.state = "excluded"
+                session.add(ScreeningDecision(review_record_id=link.id, decision="exclude",
+                                              source="human", reason="Not about resorption"))
+        second = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 31))
+    summary = second.steps["prescreen"]
+    assert (second.new, summary["mode"]) == (150, "model")
+    assert summary["model_excluded"] >= 100, summary
+    with session_factory() as session:
+        model_row = session.scalars(select(ClassifierModel)).one()
+        excluded = session.scalars(select(ReviewRecord).where(
+            ReviewRecord.search_run_id == second.run_id, ReviewRecord.rule == "model_threshold")).all()
+        assert len(excluded) == summary["model_excluded"]
+        assert model_row.threshold is not None
+        assert all(link.state == "auto_excluded" and link.score is not None
+                   and link.score < model_row.threshold for link in excluded)
+        decisions = session.scalars(select(ScreeningDecision).where(
+            ScreeningDecision.source == "model")).all()
+        assert len(decisions) == len(excluded)
+
+
+def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(session_factory, demo_snapshot) -> None:
     from db.models import ExtractionProposal, Review, Study, User
     from services.screening.decisions import record_decision
 
@@ -86,25 +111,16 @@ def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(
         user = User(email="r@example.org", name="R", password_hash="x")
         session.add(user)
         session.flush()
-        link = session.scalars(
-            select(ReviewRecord).join(Record).where(Record.pmid == 99000101)
-        ).one()
+        link = session.scalars(select(ReviewRecord).join(Record).where(Record.pmid == 99000101)).one()
         for stage in ("title_abstract", "full_text"):
-            record_decision(
-                session=session,
-                review=review,
-                user=user,
-                review_record_id=link.id,
-                stage=stage,
-                decision="include",
-            )
+            record_decision(session=session, review=review, user=user, review_record_id=link.id,
+                            stage=stage, decision="include")
     with session_factory() as session:
         link = session.get_one(ReviewRecord, link.id)
         assert link.state == "included"
         assert session.get_one(Study, link.study_id).source == "screening"
-        proposal = session.scalars(
-            select(ExtractionProposal).where(ExtractionProposal.record_id == link.record_id)
-        ).one()
+        proposal = session.scalars(select(ExtractionProposal).where(
+            ExtractionProposal.record_id == link.record_id)).one()
         # "Of 62 patients, 41 (66.1%) showed resorption" in the demo abstract
         assert proposal.fields["n_total"]["value"] == 62
         assert proposal.fields["n_resorbed"]["value"] == 41

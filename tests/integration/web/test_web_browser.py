@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from availability import unavailable
 from sqlalchemy.orm import Session, sessionmaker
 from web_seed import PASSWORD, Seed, seed_database
 
@@ -68,7 +69,7 @@ def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
 @pytest.fixture
 def browser():  # type: ignore[no-untyped-def]
     if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+        unavailable(CHROMIUM, "not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

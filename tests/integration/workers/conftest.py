@@ -10,8 +10,9 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+from availability import unavailable
 from sqlalchemy import text
-from wk_parts import PG_ADMIN, REDIS_URL, Inbox, SmtpServer, WorkerProcess, free_port
+from wk_parts import PG_ADMIN, Inbox, SmtpServer, WorkerProcess, free_port
 
 from db.migrate import upgrade
 from db.session import make_engine, make_sessionmaker
@@ -23,7 +24,7 @@ def wk_pg_url() -> Iterator[str]:
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN}: {exc}")
+        unavailable("PostgreSQL", exc)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
@@ -60,15 +61,11 @@ def wk_sessions(wk_engine: Any) -> Any:
 
 
 @pytest.fixture
-def wk_redis() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
-    client.flushdb()
+def wk_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the test Redis; tests keep to their ``redis_prefix`` (no flushdb)."""
+    client = redis.Redis.from_url(redis_url)
     yield client
-    client.flushdb()
+    client.close()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from workers.debounce import Debouncer
 pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 
-def test_redis_lock_excludes_other_tokens_reenters_same_and_expires(wk_redis) -> None:
-    lock = RedisReviewLock(wk_redis)
+def test_redis_lock_excludes_other_tokens_reenters_same_and_expires(wk_redis, redis_prefix) -> None:
+    lock = RedisReviewLock(wk_redis, redis_prefix)
     lock.acquire(7, "run-a", ttl=5)
     lock.acquire(7, "run-a", ttl=5)  # a redelivered step of the same update
     with pytest.raises(ReviewBusyError, match=r"review 7 is already being updated .*run-a"):
@@ -50,8 +50,8 @@ def test_file_lock_excludes_another_process(tmp_path) -> None:
     assert free.returncode == 0
 
 
-def test_ten_confirmations_in_a_minute_make_one_recompute(wk_redis) -> None:
-    debouncer = Debouncer(wk_redis, delay=60)
+def test_ten_confirmations_in_a_minute_make_one_recompute(wk_redis, redis_prefix) -> None:
+    debouncer = Debouncer(wk_redis, delay=60, prefix=redis_prefix)
     t0 = 1_000_000.0
     scheduled = [debouncer.touch(1, now=t0 + 6 * i) for i in range(10)]  # one every 6 s
     assert scheduled == [True] + [False] * 9
@@ -60,8 +60,8 @@ def test_ten_confirmations_in_a_minute_make_one_recompute(wk_redis) -> None:
     assert debouncer.touch(1, now=t0 + 200) is True  # a later confirmation: a new round
 
 
-def test_debounce_is_bounded_under_a_steady_stream(wk_redis) -> None:
-    debouncer = Debouncer(wk_redis, delay=10, max_wait=30)
+def test_debounce_is_bounded_under_a_steady_stream(wk_redis, redis_prefix) -> None:
+    debouncer = Debouncer(wk_redis, delay=10, max_wait=30, prefix=redis_prefix)
     t0 = 2_000_000.0
     debouncer.touch(2, now=t0)
     for i in range(1, 8):

@@ -16,7 +16,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 PG_ADMIN = os.environ.get("LR_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("LR_TEST_WORKERS_REDIS", "redis://127.0.0.1:6379/13")
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "workers"
 
@@ -70,20 +69,15 @@ class SmtpServer:
             self.controller = None
 
 
-def worker_env(pg_url: str, redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
+def worker_env(pg_url: str, redis_url: str, prefix: str, smtp_port: int,
+               **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": pg_url,
-            "REDIS_URL": redis_url,
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp_port),
-            "SMTP_TIMEOUT": "5",
-            "BASE_URL": "http://lr.test",
-            "DATA_DIR": str(ARTIFACTS / "data"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    env.update({
+        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "REDIS_KEY_PREFIX": prefix,
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp_port), "SMTP_TIMEOUT": "5", "BASE_URL": "http://lr.test",
+        "DATA_DIR": str(ARTIFACTS / "data"), "PYTHONUNBUFFERED": "1",
+    })
     env.update(extra)
     return env
 
@@ -103,29 +97,10 @@ class WorkerProcess:
         self.log = ARTIFACTS / f"{self.name}.log"
         handle = open(self.log, "wb")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.celery_app",
-                "worker",
-                "-l",
-                "info",
-                "-c",
-                str(self.concurrency),
-                "-Q",
-                "living-review",
-                "-n",
-                f"{self.name}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-l", "info",
+             "-c", str(self.concurrency), "-Q", "living-review", "-n", f"{self.name}@%h",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         handle.close()
@@ -145,3 +120,4 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log else ""
+
