@@ -54,7 +54,7 @@ def _read_csv(path: Path, required: set[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
-def _printed(value: str) -> Any:
+def printed_cell(value: str) -> Any:
     """A printed cell: an int or float when it reads as one, else the text; empty/NA → None."""
     text = value.strip()
     if text in ("", "NA"):
@@ -146,7 +146,7 @@ def _import_table(
                 kind=kind,
                 status="published",
                 source=source,
-                data={key: _printed(value) for key, value in row.items()},
+                data={key: printed_cell(value) for key, value in row.items()},
                 provenance={"file": filename, "row": number, "printed": dict(row)},
             )
         )

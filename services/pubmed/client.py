@@ -129,6 +129,50 @@ class EntrezClient:
             start, end, int(result["Count"]), str(result["WebEnv"]), str(result["QueryKey"])
         )
 
+    def count(self, term: str, *, until: dt.date | None = None) -> int:
+        """How many records the query finds (created up to ``until``); a query PubMed cannot
+        read raises EntrezQueryError with PubMed's own words (ERROR, ErrorList, warnings)."""
+        window = f"({term}) AND 1800/01/01:{until:%Y/%m/%d}[crdt]" if until else term
+        result = self._esearch(window, retmax=0)
+        problems = _query_problems(result)
+        if problems and int(result["Count"]) == 0:
+            raise EntrezQueryError(f"PubMed cannot run the query: {problems}")
+        return int(result["Count"])
+
+    def search_ids(self, term: str, *, retmax: int = 100) -> list[int]:
+        """PMIDs of the records a term finds (first ``retmax``), e.g. ``"10.1/x"[doi]``."""
+        result = self._esearch(term, retmax=retmax)
+        return [int(pmid) for pmid in result.get("IdList", [])]
+
+    def fetch_pmids(self, pmids: list[int]) -> ArticleSet:
+        """efetch records by PMID (POST, one batch per ``batch_size``); unknown PMIDs are absent."""
+        records, deleted = [], []
+        size = self.config.batch_size
+        for start in range(0, len(pmids), size):
+            chunk = ",".join(str(p) for p in pmids[start : start + size])
+
+            def attempt(ids: str = chunk) -> ArticleSet:
+                body = self._send("efetch", db="pubmed", id=ids, retmode="xml")
+                return parse_article_set(body)
+
+            batch = self._with_retries(f"efetch {len(chunk.split(','))} PMIDs", attempt)
+            records.extend(batch.records)
+            deleted.extend(batch.deleted)
+        return ArticleSet(records=records, deleted=deleted)
+
+    def _esearch(self, term: str, *, retmax: int) -> Any:
+        def attempt() -> Any:
+            body = self._send("esearch", db="pubmed", term=term, retmax=retmax)
+            try:
+                return Entrez.read(io.BytesIO(body), validate=False)  # type: ignore[no-untyped-call]
+            except (CorruptedXMLError, NotXMLError, ValidationError, ExpatError) as exc:
+                raise MalformedResponseError(f"esearch returned unreadable XML: {exc}") from exc
+
+        result = self._with_retries("esearch", attempt)
+        if result.get("ERROR"):
+            raise EntrezQueryError(f"esearch refused the query: {result['ERROR']}")
+        return result
+
     def plan(
         self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
     ) -> list[SearchResult]:
@@ -229,6 +273,16 @@ class EntrezClient:
         ceiling = min(self.config.backoff_max, self.config.backoff_base * 2.0 ** (attempt - 1))
         delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
         return max(delay, retry_after or 0.0)
+
+
+def _query_problems(result: Any) -> str:
+    """PubMed's complaints about a term: ErrorList entries, then WarningList ones."""
+    parts = []
+    for section in ("ErrorList", "WarningList"):
+        for kind, values in (result.get(section) or {}).items():
+            for value in values:
+                parts.append(f"{kind} {value}" if kind != "OutputMessage" else str(value))
+    return "; ".join(parts)
 
 
 def _retry_after(exc: urllib.error.HTTPError) -> float | None:

@@ -58,6 +58,8 @@ def _snapshot(session: Session, review: Review) -> tuple[EstimateSnapshot, objec
         headline=Headline(k=4),
         thresholds=Thresholds(),
         trigger="manual",
+        events_field="n_resorbed",
+        total_field="n_total",
     )
     return snap, changes
 
@@ -112,7 +114,7 @@ def test_confirmed_extraction_wins_and_text_is_reported(
             )
         )
         session.flush()
-        studies = {s.label: s for s in load_studies(session, review.id)}
+        studies = {s.label: s for s in load_studies(session, review.id, events_field="n_resorbed", total_field="n_total")}
         assert studies["A 2001"].events is None
         assert studies["A 2001"].extra["raw_events"] == "five"
         assert [s.year for s in studies.values()] == sorted(s.year for s in studies.values())

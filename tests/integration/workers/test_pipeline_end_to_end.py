@@ -45,7 +45,8 @@ def init_with_baseline_snapshot(pg_url: str, sessions) -> None:  # type: ignore[
         record_snapshot(
             session, review, outcome=protocol.outcome.name,
             options={"transform": "logit", "method": "REML", "test": "z"},
-            headline=headline_of(protocol), thresholds=Thresholds(), trigger="manual")
+            headline=headline_of(protocol), thresholds=Thresholds(), trigger="manual",
+            events_field=protocol.outcome.events_field, total_field=protocol.outcome.total_field)
 
 
 def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped-def]
