@@ -43,6 +43,9 @@ def main() -> None:
     except CliError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # a usage error: bad or missing option (exit 2)
+        typer.echo(f"error: {exc.format_message()}", err=True)  # type: ignore[attr-defined]
+        sys.exit(int(getattr(exc, "exit_code", 2)))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

@@ -242,7 +242,7 @@ def import_data(
 
 
 def backfill(
-    review: ReviewOpt,
+    review: ReviewOpt = "ldh_resorption",
     snapshot: SnapshotOpt = None,
     since: Annotated[str | None, typer.Option(help="Earliest create date (YYYY-MM-DD).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,

@@ -7,7 +7,6 @@ The material (snapshot, RIS of includes, Rayyan RIS, ASReview CSV) is built by
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from sqlalchemy import func, select
 
 from db.models import Record, Review, ReviewRecord, ScreeningDecision, Study
 from db.session import make_engine, make_sessionmaker
-from tests.integration.intake.second_review import QUERY, Material, build
+from tests.integration.intake.second_review import QUERY, Material
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[3]
@@ -27,18 +26,6 @@ SLUG = "dry_eye_cl"
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
-
-
-@pytest.fixture
-def material(tmp_path: Path) -> Material:
-    return build(tmp_path / "material")
-
-
-@pytest.fixture
-def env(db_url: str, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": db_url, "DATA_DIR": str(tmp_path / "var"),
-            "REVIEWS_DIR": str(tmp_path / "reviews"), "ENTREZ_API_KEY": "test-key",
-            "ENTREZ_BACKOFF_BASE": "0.01", "ENTREZ_BACKOFF_MAX": "0.05", "ENTREZ_MAX_TRIES": "2"}
 
 
 def new_review(env: dict[str, str], material: Material) -> subprocess.CompletedProcess[str]:
