@@ -21,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import make_engine, make_sessionmaker
+from services.screening.active import QueueRefitter
 from services.settings import Settings
 from services.web import errors
 from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
@@ -36,7 +37,7 @@ CSP = (
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep full garbage collections short: what exists once the app is up (modules, routes,
     compiled templates and queries) lives as long as the process, so it is frozen out of the
     cyclic collector's scans (a full scan of it took ~200 ms on a busy 2-core machine);
@@ -46,6 +47,8 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if app.state.refitter is not None:
+            app.state.refitter.stop()
         gc.unfreeze()
 
 
@@ -66,6 +69,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.templates = make_templates()
+    app.state.refitter = (
+        None
+        if settings.queue_refit_seconds is None
+        else QueueRefitter(app.state.sessions, debounce=settings.queue_refit_seconds)
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -1,0 +1,230 @@
+"""Active learning in the queue: a debounced background refit reorders the pending records.
+
+After each decision the web app calls :meth:`QueueRefitter.poke` (O(1), on the request path);
+a background thread waits until the review has been quiet for ``debounce`` seconds, then runs
+:func:`refit_queue` off the request path:
+
+1. the review's pool (pending title/abstract records and the labelled ones) is read; its
+   features are fitted once per pool (:class:`classifiers.ranking.QueueRanker`, cached while the
+   pool's records do not change) and only the linear classifier is refitted on the labels;
+2. labels: included studies' records, records at or past full text and included records are 1;
+   excluded records (any source, inferred excludes too) are 0. Until both classes exist nothing
+   is refitted (the pre-screen's order stays);
+3. each pending record gets ``priority`` = the refit's decision value (the queue's order),
+   ``score`` = its calibrated probability of inclusion (a logistic fit of the labels on the
+   decision values of the labelled records), and ``model_version`` = ``refit-<labels>-<time>``;
+   written in short transactions of :data:`CHUNK` rows, only for records still queued.
+
+The stopping aid (:func:`relevant_left`) reads those scores: the expected number of includes
+left is their sum, with a normal-approximation interval of the Poisson-binomial count.
+
+Errors: none of its own; a refit that fails is logged and the next poke tries again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from classifiers.features import record_text
+from classifiers.ranking import QueueRanker
+from db.models import Record, ReviewRecord, Study
+
+logger = logging.getLogger(__name__)
+CHUNK = 2_000
+PENDING_STAGE = "title_abstract"
+
+
+@dataclass(frozen=True)
+class RefitResult:
+    """What one refit did."""
+
+    review_id: int
+    model_version: str | None
+    labelled: int
+    positives: int
+    reordered: int
+    seconds: float
+
+
+@dataclass
+class _Pool:
+    key: tuple[int, int]
+    ids: list[int]  # review_record ids in pool order (-1 for a study without a record)
+    ranker: QueueRanker
+
+
+class QueueRefitter:
+    """Debounced background refits, one thread per app; ``poke`` after each decision."""
+
+    def __init__(self, factory: sessionmaker[Session], *, debounce: float = 2.0, seed: int = 0
+                 ) -> None:
+        self.factory, self.debounce, self.seed = factory, debounce, seed
+        self._due: dict[int, float] = {}
+        self._pools: dict[int, _Pool] = {}
+        self._wake = threading.Condition()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self.results: list[RefitResult] = []
+
+    def start(self) -> None:
+        """Start the background thread (idempotent)."""
+        if self._thread is None:
+            self._stop = False
+            self._thread = threading.Thread(target=self._run, name="queue-refit", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stop = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def poke(self, review_id: int) -> None:
+        """A decision was made in ``review_id``: refit once the review is quiet."""
+        self.start()
+        with self._wake:
+            self._due[review_id] = time.monotonic() + self.debounce
+            self._wake.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stop and not self._ready():
+                    self._wake.wait(self._timeout())
+                if self._stop:
+                    return
+                now = time.monotonic()
+                ready = [r for r, due in self._due.items() if due <= now]
+                for review_id in ready:
+                    del self._due[review_id]
+            for review_id in ready:
+                try:
+                    result = refit_queue(self.factory, review_id, self._pools, seed=self.seed)
+                except Exception:  # the thread's entry point: log, keep serving later pokes
+                    logger.exception("queue refit of review %s failed", review_id)
+                    continue
+                self.results = [*self.results[-99:], result]
+
+    def _ready(self) -> bool:
+        now = time.monotonic()
+        return any(due <= now for due in self._due.values())
+
+    def _timeout(self) -> float | None:
+        if not self._due:
+            return None
+        return max(0.0, min(self._due.values()) - time.monotonic())
+
+
+def _pool_key(session: Session, review_id: int) -> tuple[int, int]:
+    from sqlalchemy import func
+
+    count, last = session.execute(
+        select(func.count(ReviewRecord.id), func.max(ReviewRecord.id)).where(
+            ReviewRecord.review_id == review_id)
+    ).one()
+    return int(count or 0), int(last or 0)
+
+
+def _load_pool(session: Session, review_id: int, seed: int) -> _Pool:
+    rows = session.execute(
+        select(ReviewRecord.id, Record.title, Record.abstract, Record.mesh, Record.keywords)
+        .join(Record, Record.id == ReviewRecord.record_id)
+        .where(ReviewRecord.review_id == review_id)
+        .order_by(ReviewRecord.id)
+    ).all()
+    ids = [r[0] for r in rows]
+    texts = [record_text(t, a, "; ".join((m or []) + (k or []))) for _i, t, a, m, k in rows]
+    linked = set(session.scalars(select(ReviewRecord.study_id).where(
+        ReviewRecord.review_id == review_id, ReviewRecord.study_id.is_not(None))))
+    for study in session.scalars(select(Study).where(
+            Study.review_id == review_id, Study.status == "included")):
+        if study.id not in linked and study.title:
+            ids.append(-1)
+            texts.append(record_text(study.title, "", ""))
+    return _Pool(_pool_key(session, review_id), ids, QueueRanker(texts, seed=seed))
+
+
+def _labels(session: Session, review_id: int) -> tuple[dict[int, int], set[int]]:
+    """Labels by review_record id, and the ids of the pending records."""
+    labels: dict[int, int] = {}
+    pending: set[int] = set()
+    rows = session.execute(
+        select(ReviewRecord.id, ReviewRecord.state, ReviewRecord.stage, Study.status)
+        .outerjoin(Study, Study.id == ReviewRecord.study_id)
+        .where(ReviewRecord.review_id == review_id)
+    ).all()
+    for rr_id, state, stage, study_status in rows:
+        if state == "queued" and stage == PENDING_STAGE:
+            pending.add(rr_id)
+        elif state in ("excluded", "inferred_excluded", "auto_excluded"):
+            labels[rr_id] = 0
+        elif state == "included" or (state == "queued" and stage != PENDING_STAGE) or (
+                state == "linked" and study_status == "included"):
+            labels[rr_id] = 1
+    return labels, pending
+
+
+def refit_queue(
+    factory: sessionmaker[Session], review_id: int, pools: dict[int, _Pool], *, seed: int = 0
+) -> RefitResult:
+    """Refit the review's queue order now (see the module docstring); returns what it did."""
+    began = time.perf_counter()
+    with factory() as session:
+        key = _pool_key(session, review_id)
+        pool = pools.get(review_id)
+        if pool is None or pool.key != key:
+            pool = pools[review_id] = _load_pool(session, review_id, seed)
+        labels, pending = _labels(session, review_id)
+    index = [i for i, rr in enumerate(pool.ids) if rr == -1 or rr in labels]
+    y = np.array([1 if pool.ids[i] == -1 else labels[pool.ids[i]] for i in index], dtype=int)
+    todo = [i for i, rr in enumerate(pool.ids) if rr in pending]
+    if not todo or not (y == 1).any() or not (y == 0).any():
+        return RefitResult(review_id, None, len(y), int(y.sum()), 0, time.perf_counter() - began)
+    scores = pool.ranker.scores(index, y)
+    probability = _calibrate(scores[index], y)
+    version = f"refit-{len(y)}-{dt.datetime.now(dt.UTC):%H%M%S}"
+    values = [
+        {"rid": pool.ids[i], "p": float(scores[i]), "s": float(probability(scores[i])), "v": version}
+        for i in todo
+    ]
+    statement = (
+        update(ReviewRecord)
+        .where(and_(ReviewRecord.id == bindparam("rid"), ReviewRecord.state == "queued"))
+        .values(priority=bindparam("p"), score=bindparam("s"), model_version=bindparam("v"))
+        .execution_options(synchronize_session=False)
+    )
+    for start in range(0, len(values), CHUNK):
+        with factory.begin() as session:
+            session.connection().execute(statement, values[start : start + CHUNK])
+    seconds = time.perf_counter() - began
+    logger.info("review %s: queue refit %s on %d labels, %d records reordered in %.2fs",
+                review_id, version, len(y), len(values), seconds)
+    return RefitResult(review_id, version, len(y), int(y.sum()), len(values), seconds)
+
+
+def _calibrate(decision: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
+    """Platt scaling of the decision values on the labelled records."""
+    model = LogisticRegression(C=1.0)
+    model.fit(decision.reshape(-1, 1), y)
+    a, b = float(model.coef_[0][0]), float(model.intercept_[0])
+    return lambda value: 1.0 / (1.0 + math.exp(-(a * value + b)))
+
+
+def relevant_left(scores_sum: float, squares_sum: float, queued: int) -> tuple[float, float, float]:
+    """Expected includes among the pending records and a 95% interval, from their
+    probabilities' sum and sum of squares (Poisson-binomial, normal approximation)."""
+    variance = max(scores_sum - squares_sum, 0.0)
+    half = 1.96 * math.sqrt(variance)
+    return scores_sum, max(0.0, scores_sum - half), min(float(queued), scores_sum + half)
