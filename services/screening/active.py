@@ -1,8 +1,8 @@
 """Active learning in the queue: a debounced background refit reorders the pending records.
 
 After each decision the web app calls :meth:`QueueRefitter.poke` (O(1), on the request path);
-a background thread waits until the review has been quiet for ``debounce`` seconds, then runs
-:func:`refit_queue` off the request path:
+a background thread coalesces the pokes of ``debounce`` seconds and has a child process run
+:func:`refit_queue`, off the request path and outside the web process's interpreter lock:
 
 1. the review's pool (pending title/abstract records and the labelled ones) is read; its
    features are fitted once per pool (:class:`classifiers.ranking.QueueRanker`, cached while the
@@ -26,9 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -64,38 +67,54 @@ class _Pool:
 
 
 class QueueRefitter:
-    """Debounced background refits, one thread per app; ``poke`` after each decision."""
+    """Coalesced background refits: ``poke`` after each decision; refits run in a child process.
 
-    def __init__(self, factory: sessionmaker[Session], *, debounce: float = 2.0, seed: int = 0
-                 ) -> None:
-        self.factory, self.debounce, self.seed = factory, debounce, seed
+    The first poke of a review schedules its refit ``debounce`` seconds later; pokes until then
+    join it, and a poke during a refit schedules the next one. So a reviewer clicking steadily
+    gets a refit every ``debounce`` seconds, and one at the end. The refit runs in a separate
+    process (features and the fitted pool are cached there), so it never holds the web
+    process's interpreter lock while requests are served.
+    """
+
+    def __init__(self, database_url: str, *, debounce: float = 2.0, seed: int = 0) -> None:
+        self.database_url, self.debounce, self.seed = database_url, debounce, seed
         self._due: dict[int, float] = {}
-        self._pools: dict[int, _Pool] = {}
         self._wake = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
+        self._executor: ProcessPoolExecutor | None = None
         self.results: list[RefitResult] = []
 
     def start(self) -> None:
-        """Start the background thread (idempotent)."""
-        if self._thread is None:
+        """Start the scheduling thread and the refit process (idempotent)."""
+        with self._wake:
+            if self._thread is not None:
+                return
             self._stop = False
+            self._executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_child_init, initargs=(self.database_url,),
+            )
             self._thread = threading.Thread(target=self._run, name="queue-refit", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
+        """Stop scheduling; wait for a refit under way, drop the ones not started."""
         with self._wake:
             self._stop = True
             self._wake.notify_all()
         if self._thread is not None:
-            self._thread.join(30)
+            self._thread.join(60)
             self._thread = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
 
     def poke(self, review_id: int) -> None:
-        """A decision was made in ``review_id``: refit once the review is quiet."""
+        """A decision was made in ``review_id``: refit it within ``debounce`` seconds."""
         self.start()
         with self._wake:
-            self._due[review_id] = time.monotonic() + self.debounce
+            self._due.setdefault(review_id, time.monotonic() + self.debounce)
             self._wake.notify_all()
 
     def _run(self) -> None:
@@ -109,9 +128,12 @@ class QueueRefitter:
                 ready = [r for r, due in self._due.items() if due <= now]
                 for review_id in ready:
                     del self._due[review_id]
+                executor = self._executor
             for review_id in ready:
+                if executor is None:
+                    return
                 try:
-                    result = refit_queue(self.factory, review_id, self._pools, seed=self.seed)
+                    result = executor.submit(_child_refit, review_id, self.seed).result()
                 except Exception:  # the thread's entry point: log, keep serving later pokes
                     logger.exception("queue refit of review %s failed", review_id)
                     continue
@@ -125,6 +147,21 @@ class QueueRefitter:
         if not self._due:
             return None
         return max(0.0, min(self._due.values()) - time.monotonic())
+
+
+_child: dict[str, Any] = {}
+
+
+def _child_init(database_url: str) -> None:
+    """In the refit process: one engine, and the pools cached across refits."""
+    from db.session import make_engine, make_sessionmaker
+
+    _child["factory"] = make_sessionmaker(make_engine(database_url))
+    _child["pools"] = {}
+
+
+def _child_refit(review_id: int, seed: int) -> RefitResult:
+    return refit_queue(_child["factory"], review_id, _child["pools"], seed=seed)
 
 
 def _pool_key(session: Session, review_id: int) -> tuple[int, int]:

@@ -72,7 +72,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.refitter = (
         None
         if settings.queue_refit_seconds is None
-        else QueueRefitter(app.state.sessions, debounce=settings.queue_refit_seconds)
+        else QueueRefitter(settings.database_url, debounce=settings.queue_refit_seconds)
     )
     app.add_middleware(
         SessionMiddleware,
