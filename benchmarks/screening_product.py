@@ -152,8 +152,13 @@ def screen_through_api(url: str, data: Dataset) -> tuple[list[int], float]:
                 raise SystemExit(f"decision refused: {answer.status_code} {answer.text}")
             order.append(row)
             found += label
+            waited = time.perf_counter()
             while len(refitter.results) == done:  # the refit this decision asked for
+                if time.perf_counter() - waited > 600:
+                    raise SystemExit("no queue refit within 10 minutes")
                 time.sleep(0.01)
+            if refitter.results[-1].model_version is None:
+                raise SystemExit("a queue refit failed (see the log above)")
     app.state.engine.dispose()
     return order, time.perf_counter() - started
 

@@ -18,15 +18,16 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Extraction, Review, Study
+from db.models import OUTCOME_KIND, Extraction, Review, Study
 from services.pubmed.parse import title_key
 
 logger = logging.getLogger(__name__)
 
+# count field -> (extraction kind, file, source); table 1 holds the pooled outcome
 TABLES = {
-    "prevalence": ("table1_prevalence.csv", "seed:table1"),
-    "predictors": ("table2_predictors.csv", "seed:table2"),
-    "mechanisms": ("table3_mechanisms.csv", "seed:table3"),
+    "prevalence": (OUTCOME_KIND, "table1_prevalence.csv", "seed:table1"),
+    "predictors": ("predictors", "table2_predictors.csv", "seed:table2"),
+    "mechanisms": ("mechanisms", "table3_mechanisms.csv", "seed:table3"),
 }
 REFERENCE_COLUMNS = {"ref", "authors", "title", "journal", "year", "doi"}
 
@@ -102,9 +103,9 @@ def import_baseline(session: Session, review: Review, directory: Path) -> Baseli
         study.label = f"{study.first_author or 'Ref'} {study.year or ''} [{ref_no}]".strip()
         counts.references += 1
     session.flush()
-    for kind, (filename, source) in TABLES.items():
+    for count, (kind, filename, source) in TABLES.items():
         rows = _read_csv(directory / filename, {"study", "ref"})
-        setattr(counts, kind, _import_table(session, existing, kind, source, filename, rows))
+        setattr(counts, count, _import_table(session, existing, kind, source, filename, rows))
     return counts
 
 
@@ -134,7 +135,7 @@ def _import_table(
             raise BaselineError(
                 f"{filename} row {number}: reference {ref_no} is not in references.csv"
             )
-        if kind == "prevalence":
+        if kind == OUTCOME_KIND:
             study.label = row["study"]
         if study.status == "reference":
             study.status = "included"  # cited background references are not included studies

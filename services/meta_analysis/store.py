@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import EstimateSnapshot, Extraction, Review
+from db.models import OUTCOME_KIND, EstimateSnapshot, Extraction, Review
 from db.models import Study as StudyRow
 from services.meta_analysis.analysis import Analysis, analyse
 from services.meta_analysis.audit import Headline
@@ -82,7 +82,7 @@ def load_studies(
         .where(
             StudyRow.review_id == review_id,
             StudyRow.status == "included",
-            Extraction.kind == "prevalence",
+            Extraction.kind == OUTCOME_KIND,
             Extraction.superseded.is_(False),
         )
         .order_by(StudyRow.id, Extraction.id)

@@ -18,7 +18,8 @@ a background thread coalesces the pokes of ``debounce`` seconds and has a child 
 The stopping aid (:func:`relevant_left`) reads those scores: the expected number of includes
 left is their sum, with a normal-approximation interval of the Poisson-binomial count.
 
-Errors: none of its own; a refit that fails is logged and the next poke tries again.
+Errors: none of its own; a refit that fails is logged and recorded (a result without a model
+version), a refit process that dies is replaced, and the next poke tries again.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import multiprocessing
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,10 +93,7 @@ class QueueRefitter:
             if self._thread is not None:
                 return
             self._stop = False
-            self._executor = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_child_init, initargs=(self.database_url,),
-            )
+            self._executor = self._new_executor()
             self._thread = threading.Thread(target=self._run, name="queue-refit", daemon=True)
             self._thread.start()
 
@@ -132,12 +131,29 @@ class QueueRefitter:
             for review_id in ready:
                 if executor is None:
                     return
+                began = time.perf_counter()
                 try:
                     result = executor.submit(_child_refit, review_id, self.seed).result()
+                except BrokenProcessPool:
+                    logger.exception("the queue refit process died; starting another")
+                    result = RefitResult(review_id, None, 0, 0, 0, time.perf_counter() - began)
+                    self._restart()
                 except Exception:  # the thread's entry point: log, keep serving later pokes
                     logger.exception("queue refit of review %s failed", review_id)
-                    continue
+                    result = RefitResult(review_id, None, 0, 0, 0, time.perf_counter() - began)
                 self.results = [*self.results[-99:], result]
+
+    def _restart(self) -> None:
+        with self._wake:
+            broken, self._executor = self._executor, self._new_executor()
+        if broken is not None:
+            broken.shutdown(wait=False, cancel_futures=True)
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init, initargs=(self.database_url,),
+        )
 
     def _ready(self) -> bool:
         now = time.monotonic()

@@ -25,7 +25,7 @@ class ScreeningRules:
     reviewers_per_record: int = 1
     exclusion_reasons: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
-    events_field: str = "n_resorbed"
+    events_field: str = "n_events"
     total_field: str = "n_total"
     extraction: dict[str, Any] = field(default_factory=dict)
 
@@ -46,7 +46,7 @@ def rules_of(review: Review) -> ScreeningRules:
         reviewers_per_record=int(screening.get("reviewers_per_record", 1)),
         exclusion_reasons=tuple(str(r) for r in screening.get("exclusion_reasons") or ()),
         keywords=tuple(str(k) for k in keywords),
-        events_field=str(outcome.get("events_field", "n_resorbed")),
+        events_field=str(outcome.get("events_field", "n_events")),
         total_field=str(outcome.get("total_field", "n_total")),
         extraction=dict(protocol.get("extraction") or {}),
     )

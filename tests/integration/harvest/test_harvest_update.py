@@ -29,10 +29,10 @@ def test_baseline_import_counts(session_factory) -> None:
     with session_factory() as session:
         kinds = dict(session.execute(
             select(Extraction.kind, func.count()).group_by(Extraction.kind)).all())
-        assert kinds == {"prevalence": 31, "predictors": 17, "mechanisms": 22}
+        assert kinds == {"outcome": 31, "predictors": 17, "mechanisms": 22}
         assert session.scalar(select(func.count()).select_from(Study)) == 90
         ellenberg = session.scalars(select(Extraction).join(Study).where(
-            Study.ref_no == 14, Extraction.kind == "prevalence")).one()
+            Study.ref_no == 14, Extraction.kind == "outcome")).one()
         # imported as printed: 111 resorbed of 14 is impossible, and kept for the audit to find
         assert (ellenberg.data["n_total"], ellenberg.data["n_resorbed"]) == (14, 111)
         assert ellenberg.provenance["file"] == "table1_prevalence.csv"

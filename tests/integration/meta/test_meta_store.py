@@ -39,7 +39,7 @@ def _seed(session: Session) -> Review:
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="published",
                 source="seed:table1",
                 data={"n_resorbed": x, "n_total": n},
@@ -81,7 +81,7 @@ def test_snapshots_and_what_changed(session_factory: sessionmaker[Session]) -> N
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="confirmed",
                 source="reviewer",
                 data={"n_resorbed": 35, "n_total": 40},
@@ -107,7 +107,7 @@ def test_confirmed_extraction_wins_and_text_is_reported(
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="confirmed",
                 source="reviewer",
                 data={"n_resorbed": "five", "n_total": 20},

@@ -60,7 +60,7 @@ def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped
             session.flush()
         study, current = session.execute(
             select(Study, Extraction).join(Extraction, Extraction.study_id == Study.id)
-            .where(Study.review_id == review.id, Extraction.kind == "prevalence",
+            .where(Study.review_id == review.id, Extraction.kind == "outcome",
                    Extraction.superseded.is_(False)).order_by(Study.id)).all()[index]
         fields = {f["name"] for f in review.protocol["extraction"]["fields"]}
         values = {k: v for k, v in current.data.items() if k in fields}
@@ -75,7 +75,7 @@ def expected_estimate(sessions) -> float:  # type: ignore[no-untyped-def]
     with sessions() as session:
         data = session.scalars(
             select(Extraction.data).join(Study, Study.id == Extraction.study_id)
-            .where(Extraction.kind == "prevalence", Extraction.superseded.is_(False),
+            .where(Extraction.kind == "outcome", Extraction.superseded.is_(False),
                    Study.status == "included")).all()
     usable = [d for d in data if isinstance(d.get("n_resorbed"), int | float)
               and isinstance(d.get("n_total"), int | float) and 0 <= d["n_resorbed"] <= d["n_total"]
