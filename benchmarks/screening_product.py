@@ -144,7 +144,7 @@ def screen_through_api(url: str, data: Dataset) -> tuple[list[int], float]:
                 break
             row = int(record["pmid"]) - FIRST_PMID
             label = int(data.labels[row])
-            done = len(refitter.results)
+            done = refitter.completed
             answer = client.post(f"/api/reviews/{SLUG}/decisions", headers=headers, json={
                 "review_record_id": record["review_record_id"], "stage": record["stage"],
                 "decision": "include" if label else "exclude"})
@@ -153,7 +153,7 @@ def screen_through_api(url: str, data: Dataset) -> tuple[list[int], float]:
             order.append(row)
             found += label
             waited = time.perf_counter()
-            while len(refitter.results) == done:  # the refit this decision asked for
+            while refitter.completed == done:  # the refit this decision asked for
                 if time.perf_counter() - waited > 600:
                     raise SystemExit("no queue refit within 10 minutes")
                 time.sleep(0.01)

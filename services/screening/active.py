@@ -13,7 +13,9 @@ a background thread coalesces the pokes of ``debounce`` seconds and has a child 
 3. each pending record gets ``priority`` = the refit's decision value (the queue's order),
    ``score`` = its calibrated probability of inclusion (a logistic fit of the labels on the
    decision values of the labelled records), and ``model_version`` = ``refit-<labels>-<time>``;
-   written in short transactions of :data:`CHUNK` rows, only for records still queued.
+   written in short transactions of :data:`CHUNK` rows, only for records still queued. A queue
+   longer than :data:`FULL_WRITE` has only its head rewritten (the :data:`HEAD` records the
+   refit ranks first, and the previous refit's), placed above the rest.
 
 The stopping aid (:func:`relevant_left`) reads those scores: the expected number of includes
 left is their sum, with a normal-approximation interval of the Poisson-binomial count.
@@ -47,6 +49,12 @@ from db.models import Record, ReviewRecord, Study
 logger = logging.getLogger(__name__)
 CHUNK = 2_000
 PENDING_STAGE = "title_abstract"
+# With more pending records than FULL_WRITE, a refit rewrites only the HEAD records it ranks
+# first (and those of the previous refit), lifted above the pre-screen's priorities by
+# HEAD_OFFSET: writing 100,000 rows every few seconds would slow the decisions themselves.
+FULL_WRITE = 20_000
+HEAD = 2_000
+HEAD_OFFSET = 1_000.0
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class QueueRefitter:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._executor: ProcessPoolExecutor | None = None
-        self.results: list[RefitResult] = []
+        self.results: list[RefitResult] = []  # the last 100
+        self.completed = 0  # refits finished (or failed) since the start
 
     def start(self) -> None:
         """Start the scheduling thread and the refit process (idempotent)."""
@@ -142,6 +151,7 @@ class QueueRefitter:
                     logger.exception("queue refit of review %s failed", review_id)
                     result = RefitResult(review_id, None, 0, 0, 0, time.perf_counter() - began)
                 self.results = [*self.results[-99:], result]
+                self.completed += 1
 
     def _restart(self) -> None:
         with self._wake:
@@ -248,8 +258,12 @@ def refit_queue(
     scores = pool.ranker.scores(index, y)
     probability = _calibrate(scores[index], y)
     version = f"refit-{len(y)}-{dt.datetime.now(dt.UTC):%H%M%S}"
+    offset = 0.0
+    if len(todo) > FULL_WRITE:
+        todo, offset = _head(factory, review_id, pool, todo, scores), HEAD_OFFSET
     values = [
-        {"rid": pool.ids[i], "p": float(scores[i]), "s": float(probability(scores[i])), "v": version}
+        {"rid": pool.ids[i], "p": offset + float(scores[i]), "s": float(probability(scores[i])),
+         "v": version}
         for i in todo
     ]
     statement = (
@@ -265,6 +279,20 @@ def refit_queue(
     logger.info("review %s: queue refit %s on %d labels, %d records reordered in %.2fs",
                 review_id, version, len(y), len(values), seconds)
     return RefitResult(review_id, version, len(y), int(y.sum()), len(values), seconds)
+
+
+def _head(
+    factory: sessionmaker[Session], review_id: int, pool: _Pool, todo: list[int],
+    scores: np.ndarray,
+) -> list[int]:
+    """A long queue: only its new head and the previous one are rewritten (see FULL_WRITE)."""
+    head = sorted(todo, key=lambda i: -scores[i])[:HEAD]
+    with factory() as session:
+        before = set(session.scalars(select(ReviewRecord.id).where(
+            ReviewRecord.review_id == review_id, ReviewRecord.state == "queued",
+            ReviewRecord.stage == PENDING_STAGE, ReviewRecord.model_version.like("refit-%"))))
+    wanted = {pool.ids[i] for i in head} | before
+    return [i for i in todo if pool.ids[i] in wanted]
 
 
 def _calibrate(decision: np.ndarray, y: np.ndarray):  # type: ignore[no-untyped-def]
