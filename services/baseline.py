@@ -28,7 +28,10 @@ TABLES = {
     "prevalence": (OUTCOME_KIND, "table1_prevalence.csv", "seed:table1"),
     "predictors": ("predictors", "table2_predictors.csv", "seed:table2"),
     "mechanisms": ("mechanisms", "table3_mechanisms.csv", "seed:table3"),
+    # The direction of each predictor where the seed's text states it (Table 2 does not).
+    "predictor_directions": ("predictor_directions", "table2_directions.csv", "seed:text"),
 }
+OPTIONAL_TABLES = {"predictor_directions"}
 REFERENCE_COLUMNS = {"ref", "authors", "title", "journal", "year", "doi"}
 
 
@@ -42,6 +45,7 @@ class BaselineCounts:
     prevalence: int = 0
     predictors: int = 0
     mechanisms: int = 0
+    predictor_directions: int = 0
 
 
 def _read_csv(path: Path, required: set[str]) -> list[dict[str, str]]:
@@ -104,6 +108,8 @@ def import_baseline(session: Session, review: Review, directory: Path) -> Baseli
         counts.references += 1
     session.flush()
     for count, (kind, filename, source) in TABLES.items():
+        if count in OPTIONAL_TABLES and not (directory / filename).is_file():
+            continue
         rows = _read_csv(directory / filename, {"study", "ref"})
         setattr(counts, count, _import_table(session, existing, kind, source, filename, rows))
     return counts

@@ -24,7 +24,16 @@ from db.session import make_engine, make_sessionmaker
 from services.screening.active import QueueRefitter
 from services.settings import Settings
 from services.web import errors
-from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
+from services.web.routes import (
+    auth,
+    conflicts,
+    evidence,
+    exports,
+    extraction,
+    reviews,
+    rob,
+    screening,
+)
 from services.web.templating import make_templates
 
 logger = logging.getLogger(__name__)
@@ -84,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(TimingAndHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for module in (auth, reviews, screening, conflicts, extraction, exports):
+    for module in (auth, reviews, screening, conflicts, extraction, exports, evidence, rob):
         app.include_router(module.router)
     errors.install(app)
     return app

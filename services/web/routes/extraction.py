@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Extraction, Record, Study, User
 from services.digest.outbox import mail_domain_of
+from services.evidence.findings import findings_from_form
 from services.meta_analysis import MetaAnalysisError
 from services.screening import InvalidInputError, confirm_extraction, on_extraction_confirmed
 from services.screening.extraction import (
@@ -133,6 +134,9 @@ async def extraction_submit(
     specs = form_fields(access.review)
     values: dict[str, Any] = {}
     for spec in specs:
+        if spec.type == "findings":
+            values[spec.name] = findings_from_form(form, spec.name)
+            continue
         items = [str(v) for v in form.getlist(spec.name)]
         values[spec.name] = items if spec.type == "list" else (items[0] if items else "")
     expected = str(form.get("expected_current_id") or "")

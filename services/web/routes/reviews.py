@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, User
 from services.accounts import reviews_of
+from services.evidence.snapshots import latest_evidence
 from services.meta_analysis import PoolResult, StudyRow
 from services.meta_analysis.plots import forest_plot
 from services.screening import pair_agreements, progress
@@ -82,6 +83,7 @@ def dashboard(request: Request, access: Member, session: DbSession) -> Response:
             ],
             "agreements": pair_agreements(session=session, review=review),
             "audit_log": audit_log,
+            "evidence": latest_evidence(session, review.id),
         },
     )
 

@@ -3,8 +3,8 @@
 The pooled outcome's extraction was stored as kind "prevalence", the first review's word; a
 review of any proportion keeps its outcome fields under the generic kind "outcome".
 
-Revision ID: 0004_outcome_kind
-Revises: 0003
+Revision ID: 0005_outcome_kind
+Revises: 0004_evidence
 Create Date: 2026-12-02 00:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004_outcome_kind"
-down_revision: str | None = "0003"
+revision: str = "0005_outcome_kind"
+down_revision: str | None = "0004_evidence"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
