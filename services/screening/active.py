@@ -30,6 +30,7 @@ import datetime as dt
 import logging
 import math
 import multiprocessing
+import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -80,15 +81,17 @@ class QueueRefitter:
     """Coalesced background refits: ``poke`` after each decision; refits run in a child process.
 
     The first poke of a review schedules its refit ``debounce`` seconds later; pokes until then
-    join it, and a poke during a refit schedules the next one. So a reviewer clicking steadily
-    gets a refit every ``debounce`` seconds, and one at the end. The refit runs in a separate
-    process (features and the fitted pool are cached there), so it never holds the web
-    process's interpreter lock while requests are served.
+    join it, and a poke during a refit schedules the next one (no sooner than twice the last
+    refit's duration after it, so slow refits take at most a third of a core). So a reviewer
+    clicking steadily gets a refit every ``debounce`` seconds, and one at the end. The refit
+    runs in a separate process at a lower CPU priority (features and the fitted pool are cached
+    there), so it never holds the web process's interpreter lock while requests are served.
     """
 
     def __init__(self, database_url: str, *, debounce: float = 2.0, seed: int = 0) -> None:
         self.database_url, self.debounce, self.seed = database_url, debounce, seed
         self._due: dict[int, float] = {}
+        self._rest: dict[int, float] = {}  # review -> no refit before this time
         self._wake = threading.Condition()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -119,10 +122,12 @@ class QueueRefitter:
             self._executor = None
 
     def poke(self, review_id: int) -> None:
-        """A decision was made in ``review_id``: refit it within ``debounce`` seconds."""
+        """A decision was made in ``review_id``: refit it within ``debounce`` seconds (or
+        twice the last refit's duration after it ended, when refits are slow)."""
         self.start()
         with self._wake:
-            self._due.setdefault(review_id, time.monotonic() + self.debounce)
+            earliest = max(time.monotonic() + self.debounce, self._rest.get(review_id, 0.0))
+            self._due.setdefault(review_id, earliest)
             self._wake.notify_all()
 
     def _run(self) -> None:
@@ -152,6 +157,9 @@ class QueueRefitter:
                     result = RefitResult(review_id, None, 0, 0, 0, time.perf_counter() - began)
                 self.results = [*self.results[-99:], result]
                 self.completed += 1
+                took = time.perf_counter() - began
+                with self._wake:
+                    self._rest[review_id] = time.monotonic() + 2 * took
 
     def _restart(self) -> None:
         with self._wake:
@@ -182,6 +190,7 @@ def _child_init(database_url: str) -> None:
     """In the refit process: one engine, and the pools cached across refits."""
     from db.session import make_engine, make_sessionmaker
 
+    os.nice(10)  # the web process's requests come first when the CPU is short
     _child["factory"] = make_sessionmaker(make_engine(database_url))
     _child["pools"] = {}
 
