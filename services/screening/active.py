@@ -68,6 +68,7 @@ class RefitResult:
     positives: int
     reordered: int
     seconds: float
+    pool_seconds: float = 0.0  # of which fitting the pool's features (once per pool)
 
 
 @dataclass
@@ -82,7 +83,8 @@ class QueueRefitter:
 
     The first poke of a review schedules its refit ``debounce`` seconds later; pokes until then
     join it, and a poke during a refit schedules the next one (no sooner than twice the last
-    refit's duration after it, so slow refits take at most a third of a core). So a reviewer
+    refit's duration after it, the pool's one-off feature fit not counted, so slow refits take
+    at most a third of a core). So a reviewer
     clicking steadily gets a refit every ``debounce`` seconds, and one at the end. The refit
     runs in a separate process at a lower CPU priority (features and the fitted pool are cached
     there), so it never holds the web process's interpreter lock while requests are served.
@@ -157,7 +159,7 @@ class QueueRefitter:
                     result = RefitResult(review_id, None, 0, 0, 0, time.perf_counter() - began)
                 self.results = [*self.results[-99:], result]
                 self.completed += 1
-                took = time.perf_counter() - began
+                took = time.perf_counter() - began - result.pool_seconds
                 with self._wake:
                     self._rest[review_id] = time.monotonic() + 2 * took
 
@@ -256,14 +258,17 @@ def refit_queue(
     with factory() as session:
         key = _pool_key(session, review_id)
         pool = pools.get(review_id)
+        pool_seconds = 0.0
         if pool is None or pool.key != key:
             pool = pools[review_id] = _load_pool(session, review_id, seed)
+            pool_seconds = time.perf_counter() - began
         labels, pending = _labels(session, review_id)
     index = [i for i, rr in enumerate(pool.ids) if rr == -1 or rr in labels]
     y = np.array([1 if pool.ids[i] == -1 else labels[pool.ids[i]] for i in index], dtype=int)
     todo = [i for i, rr in enumerate(pool.ids) if rr in pending]
     if not todo or not (y == 1).any() or not (y == 0).any():
-        return RefitResult(review_id, None, len(y), int(y.sum()), 0, time.perf_counter() - began)
+        return RefitResult(review_id, None, len(y), int(y.sum()), 0, time.perf_counter() - began,
+                           pool_seconds)
     scores = pool.ranker.scores(index, y)
     probability = _calibrate(scores[index], y)
     version = f"refit-{len(y)}-{dt.datetime.now(dt.UTC):%H%M%S}"
@@ -287,7 +292,8 @@ def refit_queue(
     seconds = time.perf_counter() - began
     logger.info("review %s: queue refit %s on %d labels, %d records reordered in %.2fs",
                 review_id, version, len(y), len(values), seconds)
-    return RefitResult(review_id, version, len(y), int(y.sum()), len(values), seconds)
+    return RefitResult(review_id, version, len(y), int(y.sum()), len(values), seconds,
+                       pool_seconds)
 
 
 def _head(
