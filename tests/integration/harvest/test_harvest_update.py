@@ -33,7 +33,7 @@ def test_baseline_import_counts(session_factory) -> None:
         kinds = dict(
             session.execute(select(Extraction.kind, func.count()).group_by(Extraction.kind)).all()
         )
-        assert kinds == {"outcome": 31, "predictors": 17, "mechanisms": 22}
+        assert kinds == {"outcome": 31, "predictors": 17, "mechanisms": 22, "predictor_directions": 3}
         assert session.scalar(select(func.count()).select_from(Study)) == 90
         ellenberg = session.scalars(
             select(Extraction)
