@@ -14,7 +14,7 @@ def test_identifier_terms() -> None:
         '"10.1234/AB.C"[doi] OR 31415926[uid] OR (27182818[pmid]) OR "Dry eye: a survey"[ti]'
     ) or (set(), set(), set())
     assert dois == {"10.1234/ab.c"}
-    assert pmids == {31415926, 27182818}
+    assert pmids == {"31415926", "27182818"}
     assert titles == {"dry eye a survey"}
     # an ordinary query is not an identifier lookup: every record of the snapshot matches it
     assert identifier_terms('"dry eye"[tiab] AND 1[uid]') is None
