@@ -181,7 +181,9 @@ class Study(Timestamped, Base):
     doi: Mapped[str | None] = mapped_column(String(255), index=True)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
     source: Mapped[str] = mapped_column(String(20))  # baseline|screening
-    status: Mapped[str] = mapped_column(String(20), default="included")  # included|reference|retracted
+    status: Mapped[str] = mapped_column(
+        String(20), default="included"
+    )  # included|reference|retracted
     flags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 
@@ -349,6 +351,9 @@ class User(Timestamped, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions carry the version current when they started; bumping it (sign-out, password
+    # change, deactivation) revokes every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(Base):

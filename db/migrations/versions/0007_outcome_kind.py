@@ -3,8 +3,8 @@
 The pooled outcome's extraction was stored as kind "prevalence", the first review's word; a
 review of any proportion keeps its outcome fields under the generic kind "outcome".
 
-Revision ID: 0006_outcome_kind
-Revises: 0005_harvest_quarantine
+Revision ID: 0007_outcome_kind
+Revises: 0006_session_version
 Create Date: 2026-12-02 00:00:00
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_outcome_kind"
-down_revision: str | None = "0005_harvest_quarantine"
+revision: str = "0007_outcome_kind"
+down_revision: str | None = "0006_session_version"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
