@@ -68,7 +68,7 @@ def refitting_server(pg_url: str) -> Iterator[tuple[str, dict[str, list[int]], s
     engine = make_engine(pg_url)
     factory: sessionmaker[Session] = make_sessionmaker(engine)
     ids = seed(factory)
-    settings = Settings(database_url=pg_url, secret_key="al-test-" + "z" * 20,
+    settings = Settings(database_url=pg_url, secret_key="al-test-" + "z" * 40,
                         environment="test", base_url="http://127.0.0.1", queue_refit_seconds=0.3)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
