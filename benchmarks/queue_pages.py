@@ -10,9 +10,15 @@ response's ``Server-Timing`` header:
   redirects to.
 
 Usage: python benchmarks/queue_pages.py [--records 100000] [--requests 300]
-       [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
+       [--refit-seconds 2] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 Prints p50/p95/max in milliseconds (target p95 < 50 ms for both), the SQL statements per
 request, and the load average around the measurement (the machine may be shared).
+
+The queue's active-learning refit is on as in the product (``--refit-seconds``, the setting
+QUEUE_REFIT_SECONDS; ``--refit-seconds -1`` turns it off): before measuring, two decisions are
+made and the first refit (the pool's features fitted, the order of every queued record
+rewritten) is awaited; during the measurement refits keep running in their process, and the
+refits completed are printed with their durations.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from db.migrate import upgrade  # noqa: E402
 from db.models import Membership, Record, Review, ReviewRecord, User  # noqa: E402
 from db.session import make_engine, make_sessionmaker  # noqa: E402
 from services.accounts import hash_password  # noqa: E402
+from services.screening.active import QueueRefitter  # noqa: E402
 from services.settings import Settings  # noqa: E402
 from services.web import create_app  # noqa: E402
 
@@ -133,13 +140,14 @@ def summary(name: str, values: list[float]) -> str:
     )
 
 
-def measure(url: str, requests: int) -> None:
+def measure(url: str, requests: int, refit_seconds: float) -> None:
     """Run the app as a server does (lifespan included) and print the figures."""
     settings = Settings(
         database_url=url,
         secret_key="benchmark-" + "z" * 30,
         environment="test",
         base_url="http://testserver",
+        queue_refit_seconds=None if refit_seconds < 0 else refit_seconds,
     )
     app = create_app(settings)
     statements = [0]
@@ -148,14 +156,25 @@ def measure(url: str, requests: int) -> None:
         "before_cursor_execute",
         lambda *_: statements.__setitem__(0, statements[0] + 1),
     )
+    refitter = app.state.refitter
     with TestClient(app, follow_redirects=False) as client:
-        figures = screen(client, requests, statements)
+        figures = screen(client, requests, statements, refitter)
+        refits = list(refitter.results) if refitter else []
     for name, values in figures.items():
         print(summary(name, values))
+    if refitter is None:
+        print("queue refit: off")
+    else:
+        done = [r for r in refits if r.model_version]
+        print(f"queue refits completed (first one awaited before measuring): {len(done)}; "
+              + ", ".join(f"{r.seconds:.1f} s ({r.labelled} labels, {r.reordered} reordered)"
+                          for r in done))
     app.state.engine.dispose()
 
 
-def screen(client: TestClient, requests: int, statements: list[int]) -> dict[str, list[float]]:
+def screen(
+    client: TestClient, requests: int, statements: list[int], refitter: QueueRefitter | None
+) -> dict[str, list[float]]:
     """Sign in, then ``requests`` times: the next-record page, a decision and the page it
     redirects to (and every 10th time the progress panel). Server times in ms, by figure."""
     token = client.get("/api/session").json()["csrf_token"]
@@ -165,6 +184,8 @@ def screen(client: TestClient, requests: int, statements: list[int]) -> dict[str
         headers={"X-CSRF-Token": token},
     )
     token = login.json()["csrf_token"]
+    if refitter is not None:
+        first_refit(client, token, refitter)
     page_ms, post_ms, round_ms, client_ms, progress_ms = [], [], [], [], []
     page_sql, post_sql = [], []
     for _ in range(20):  # warm-up
@@ -208,6 +229,24 @@ def screen(client: TestClient, requests: int, statements: list[int]) -> dict[str
     }
 
 
+def first_refit(client: TestClient, token: str, refitter: QueueRefitter) -> None:
+    """Two decisions (an include, an exclude), then wait for the refit they trigger."""
+    for choice in ("include", "exclude::Off topic"):
+        page = client.get(f"/reviews/{SLUG}/screen")
+        rr_id = page.text.split('data-review-record="')[1].split('"')[0]
+        client.post(f"/reviews/{SLUG}/screen", data={
+            "csrf_token": token, "review_record_id": rr_id, "stage": "title_abstract",
+            "choice": choice, "note": ""})
+    started = time.perf_counter()
+    while not any(r.model_version for r in refitter.results):
+        if time.perf_counter() - started > 1800:
+            raise SystemExit("the first queue refit did not finish within 30 minutes")
+        time.sleep(0.5)
+    first = next(r for r in refitter.results if r.model_version)
+    print(f"first queue refit (pool features fitted): {first.seconds:.1f} s, "
+          f"{first.reordered} queued records reordered")
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages: the figures depend on what else the machine runs."""
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -218,6 +257,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--refit-seconds", type=float, default=2.0,
+                        help="QUEUE_REFIT_SECONDS of the app; -1 turns the refit off")
     args = parser.parse_args()
     name = f"lr_bench_{uuid.uuid4().hex[:10]}"
     base = args.admin_url.rsplit("/", 1)[0]
@@ -232,7 +273,7 @@ def main() -> None:
             f"in {time.perf_counter() - started:.1f} s"
         )
         print(f"load average before measuring: {load_average()} ({os.cpu_count()} CPUs)")
-        measure(url, args.requests)
+        measure(url, args.requests, args.refit_seconds)
         print(f"load average after measuring: {load_average()}")
     finally:
         with psycopg.connect(args.admin_url, autocommit=True) as admin:

@@ -255,6 +255,9 @@ class ScreeningDecision(Timestamped, Base):
     review_record: Mapped[ReviewRecord] = relationship()
 
 
+OUTCOME_KIND = "outcome"  # the extraction kind of the protocol's [outcome] fields
+
+
 class Extraction(Timestamped, Base):
     """Data extracted from a study for one table (prevalence, predictors, mechanisms).
 
@@ -265,7 +268,7 @@ class Extraction(Timestamped, Base):
     __tablename__ = "extractions"
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # prevalence|predictors|mechanisms
+    kind: Mapped[str] = mapped_column(String(20))  # outcome, or a table of the baseline
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(20))  # published|confirmed
     source: Mapped[str] = mapped_column(String(40))  # e.g. seed:table1, reviewer

@@ -18,17 +18,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import Extraction, Review, Study
+from db.models import OUTCOME_KIND, Extraction, Review, Study
 from services.pubmed.parse import title_key
 
 logger = logging.getLogger(__name__)
 
+# count field -> (extraction kind, file, source); table 1 holds the pooled outcome
 TABLES = {
-    "prevalence": ("table1_prevalence.csv", "seed:table1"),
-    "predictors": ("table2_predictors.csv", "seed:table2"),
-    "mechanisms": ("table3_mechanisms.csv", "seed:table3"),
+    "prevalence": (OUTCOME_KIND, "table1_prevalence.csv", "seed:table1"),
+    "predictors": ("predictors", "table2_predictors.csv", "seed:table2"),
+    "mechanisms": ("mechanisms", "table3_mechanisms.csv", "seed:table3"),
     # The direction of each predictor where the seed's text states it (Table 2 does not).
-    "predictor_directions": ("table2_directions.csv", "seed:text"),
+    "predictor_directions": ("predictor_directions", "table2_directions.csv", "seed:text"),
 }
 OPTIONAL_TABLES = {"predictor_directions"}
 REFERENCE_COLUMNS = {"ref", "authors", "title", "journal", "year", "doi"}
@@ -58,7 +59,7 @@ def _read_csv(path: Path, required: set[str]) -> list[dict[str, str]]:
         return list(reader)
 
 
-def _printed(value: str) -> Any:
+def printed_cell(value: str) -> Any:
     """A printed cell: an int or float when it reads as one, else the text; empty/NA → None."""
     text = value.strip()
     if text in ("", "NA"):
@@ -106,11 +107,11 @@ def import_baseline(session: Session, review: Review, directory: Path) -> Baseli
         study.label = f"{study.first_author or 'Ref'} {study.year or ''} [{ref_no}]".strip()
         counts.references += 1
     session.flush()
-    for kind, (filename, source) in TABLES.items():
-        if kind in OPTIONAL_TABLES and not (directory / filename).is_file():
+    for count, (kind, filename, source) in TABLES.items():
+        if count in OPTIONAL_TABLES and not (directory / filename).is_file():
             continue
         rows = _read_csv(directory / filename, {"study", "ref"})
-        setattr(counts, kind, _import_table(session, existing, kind, source, filename, rows))
+        setattr(counts, count, _import_table(session, existing, kind, source, filename, rows))
     return counts
 
 
@@ -140,7 +141,7 @@ def _import_table(
             raise BaselineError(
                 f"{filename} row {number}: reference {ref_no} is not in references.csv"
             )
-        if kind == "prevalence":
+        if kind == OUTCOME_KIND:
             study.label = row["study"]
         if study.status == "reference":
             study.status = "included"  # cited background references are not included studies
@@ -152,7 +153,7 @@ def _import_table(
                 kind=kind,
                 status="published",
                 source=source,
-                data={key: _printed(value) for key, value in row.items()},
+                data={key: printed_cell(value) for key, value in row.items()},
                 provenance={"file": filename, "row": number, "printed": dict(row)},
             )
         )

@@ -62,23 +62,30 @@ def _text(record: Record) -> str:
 
 
 def training_set(session: Session, review_id: int) -> tuple[list[str], list[int]]:
-    """Texts and labels from the review's screened records and its included studies."""
+    """Texts and labels from the review's screened records and its included studies.
+
+    Negatives: records excluded (by a reviewer, a rule, the model, an imported decision) and the
+    inferred excludes of the baseline search period (``living-review backfill``). Positives:
+    included studies, their records, and records that passed title/abstract screening.
+    """
     texts: list[str] = []
     labels: list[int] = []
     rows = session.execute(
-        select(ReviewRecord.state, Study.status, Record)
+        select(ReviewRecord.state, ReviewRecord.stage, Study.status, Record)
         .join(Record, Record.id == ReviewRecord.record_id)
         .outerjoin(Study, Study.id == ReviewRecord.study_id)
         .where(
             ReviewRecord.review_id == review_id,
-            ReviewRecord.state.in_(("included", "excluded", "linked")),
+            ReviewRecord.state.in_(("included", "excluded", "linked", "inferred_excluded", "queued")),
         )
     ).all()
-    for state, study_status, record in rows:
+    for state, stage, study_status, record in rows:
         if state == "linked" and study_status != "included":
             continue  # the same paper as a reference the review cites but did not include
+        if state == "queued" and stage != "full_text":
+            continue  # not screened yet; at full text it passed title/abstract screening
         texts.append(_text(record))
-        labels.append(0 if state == "excluded" else 1)
+        labels.append(0 if state in ("excluded", "inferred_excluded") else 1)
     linked_studies = {
         s
         for s in session.scalars(

@@ -130,12 +130,20 @@ def at_least(run: SearchRun, status: RunStatus) -> bool:
 def next_window(
     session: Session, review_id: int, protocol: Protocol, until: dt.date, today: dt.date
 ) -> tuple[dt.date, dt.date]:
-    """The create-date window of a new run: after the last succeeded run, minus the overlap."""
+    """The create-date window of a new run: after the last succeeded run, minus the overlap.
+
+    Runs of the baseline period (a backfill: their window ends before the protocol's start
+    date) do not count.
+    """
     if until > today:
         raise WindowError(f"--until {until} is after today ({today}): PubMed has no such records yet")
     last = session.scalars(
         select(SearchRun)
-        .where(SearchRun.review_id == review_id, SearchRun.status == RunStatus.SUCCEEDED)
+        .where(
+            SearchRun.review_id == review_id,
+            SearchRun.status == RunStatus.SUCCEEDED,
+            SearchRun.window_end >= protocol.search.start_date,
+        )
         .order_by(SearchRun.window_end.desc(), SearchRun.id.desc())
     ).first()
     if last is None:

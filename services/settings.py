@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     recompute_debounce_seconds: float = Field(
         default=60.0, ge=0, description="Quiet time after the last confirmation before recompute."
     )
+    queue_refit_seconds: float | None = Field(
+        default=2.0,
+        ge=0,
+        description="Quiet time after a decision before the queue is refitted in the background "
+        "(active learning); unset (empty) turns the refit off.",
+    )
     update_schedule: str | None = Field(
         default=None,
         description="Overrides the protocols' schedules: 'cron' or 'slug=cron;slug2=SECONDS'.",

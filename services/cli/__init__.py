@@ -29,7 +29,9 @@ app = typer.Typer(
 )
 
 # Modules that add commands; each defines register(app: typer.Typer) -> None.
-_COMMAND_MODULES: tuple[str, ...] = ("harvest", "workers", "extraction", "meta", "web", "evidence")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "harvest", "intake", "workers", "extraction", "meta", "web", "evidence"
+)
 
 
 def _register_all() -> None:

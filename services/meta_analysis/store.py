@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import EstimateSnapshot, Extraction, Review
+from db.models import OUTCOME_KIND, EstimateSnapshot, Extraction, Review
 from db.models import Study as StudyRow
 from services.meta_analysis.analysis import Analysis, analyse
 from services.meta_analysis.audit import INFO, Finding, Headline
@@ -42,7 +42,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def _study(row: StudyRow, data: Mapping[str, Any], events_field: str, total_field: str) -> Study:
+def study_from_row(row: StudyRow, data: Mapping[str, Any], events_field: str, total_field: str) -> Study:
     year = row.year
     if year is None:
         found = re.search(r"(19|20)\d\d", row.label or "")
@@ -72,17 +72,19 @@ def load_studies(
     session: Session,
     review_id: int,
     *,
-    events_field: str = "n_resorbed",
-    total_field: str = "n_total",
+    events_field: str,
+    total_field: str,
 ) -> list[Study]:
-    """Included studies of ``review_id`` with their current prevalence extraction, by study id."""
+    """Included studies of ``review_id`` with their current outcome extraction, by year.
+
+    ``events_field``/``total_field`` are the protocol's (``[outcome]``): nothing is assumed."""
     rows = session.execute(
         select(StudyRow, Extraction)
         .join(Extraction, Extraction.study_id == StudyRow.id)
         .where(
             StudyRow.review_id == review_id,
             StudyRow.status == "included",
-            Extraction.kind == "prevalence",
+            Extraction.kind == OUTCOME_KIND,
             Extraction.superseded.is_(False),
         )
         .order_by(StudyRow.id, Extraction.id)
@@ -92,7 +94,7 @@ def load_studies(
         held = best.get(study.id)
         if held is None or _RANK.get(extraction.status, 2) <= _RANK.get(held[1].status, 2):
             best[study.id] = (study, extraction)
-    studies = [_study(s, e.data or {}, events_field, total_field) for s, e in best.values()]
+    studies = [study_from_row(s, e.data or {}, events_field, total_field) for s, e in best.values()]
     return sorted(studies, key=lambda s: (s.year is None, s.year or 0, s.label))
 
 
@@ -222,8 +224,8 @@ def record_snapshot(
     thresholds: Thresholds,
     trigger: str = "manual",
     search_run_id: int | None = None,
-    events_field: str = "n_resorbed",
-    total_field: str = "n_total",
+    events_field: str,
+    total_field: str,
     hypotheses: Sequence[HypothesisSpec] = (),
 ) -> tuple[EstimateSnapshot, Changes, Analysis]:
     """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from Bio import Entrez
+from lxml import etree
 
 from services.pubmed.errors import (
     EntrezQueryError,
@@ -43,6 +44,7 @@ from services.pubmed.errors import (
 from services.pubmed.esearch import read_esearch
 from services.pubmed.parse import ArticleSet, parse_article_set
 from services.pubmed.ratelimit import NoRateLimit, RateLimiter
+from services.pubmed.safexml import parse_untrusted
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -136,6 +138,54 @@ class EntrezClient:
             return SearchResult(start, end, answer.count, str(answer.webenv), str(answer.query_key))
 
         return self._with_retries("esearch", attempt)
+
+    def count(self, term: str, *, until: dt.date | None = None) -> int:
+        """How many records the query finds (created up to ``until``). A query PubMed did not
+        search as written (an ERROR, a phrase or field tag dropped) raises with PubMed's own
+        words (:func:`services.pubmed.esearch.read_esearch`)."""
+        window = f"({term}) AND 1800/01/01:{until:%Y/%m/%d}[crdt]" if until else term
+
+        def attempt() -> int:
+            body = self._send("esearch", db="pubmed", term=window, retmax=0)
+            return read_esearch(body, window, history=False).count
+
+        return self._with_retries("esearch", attempt)
+
+    def search_ids(self, term: str, *, retmax: int = 100) -> list[int]:
+        """PMIDs a lookup term finds (first ``retmax``), e.g. ``"10.1/x"[doi] OR "y"[doi]``.
+
+        Lenient on purpose: PubMed drops an identifier it does not have and searches the
+        others, which is what a lookup wants (the caller matches the records back); only an
+        ``<ERROR>`` answer raises."""
+
+        def attempt() -> list[int]:
+            body = self._send("esearch", db="pubmed", term=term, retmax=retmax)
+            try:
+                root = parse_untrusted(body, "esearch")
+            except etree.XMLSyntaxError as exc:
+                raise MalformedResponseError(f"esearch returned malformed XML: {exc}") from exc
+            error = root.findtext("ERROR")
+            if error is not None:
+                raise EntrezQueryError(f"esearch refused the lookup: {' '.join(error.split())}")
+            return [int(t) for t in root.xpath("IdList/Id/text()") if str(t).strip().isdigit()]
+
+        return self._with_retries("esearch", attempt)
+
+    def fetch_pmids(self, pmids: list[int]) -> ArticleSet:
+        """efetch records by PMID (POST, one batch per ``batch_size``); unknown PMIDs are absent."""
+        records, deleted = [], []
+        size = self.config.batch_size
+        for start in range(0, len(pmids), size):
+            chunk = ",".join(str(p) for p in pmids[start : start + size])
+
+            def attempt(ids: str = chunk) -> ArticleSet:
+                body = self._send("efetch", db="pubmed", id=ids, retmode="xml")
+                return parse_article_set(body)
+
+            batch = self._with_retries(f"efetch {len(chunk.split(','))} PMIDs", attempt)
+            records.extend(batch.records)
+            deleted.extend(batch.deleted)
+        return ArticleSet(records=records, deleted=deleted)
 
     def plan(
         self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"

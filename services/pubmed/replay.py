@@ -5,7 +5,11 @@ service uses: the history server (WebEnv, query_key, retstart/retmax), date rang
 (``2024/01/01:2024/01/07[crdt]``, also ``edat``, ``mdat``, ``pdat``) or as
 ``mindate``/``maxdate``/``datetype``, and PubMed's cap of 9,999 records per search. Every record
 of the snapshot is taken to match the non-date part of the term: a snapshot holds the records
-that the review's query found.
+that the review's query found. Two exceptions, for resolving identifiers: a term made only of
+``"10.x/y"[doi]``, ``123[uid]``/``[pmid]`` and ``"words"[ti]`` items (ORed) matches the records with those
+identifiers, and ``"phrase"[ti]`` items the records whose title holds the phrase (punctuation
+ignored, as PubMed does); a field tag PubMed does not have (``cancer[Nonsense]``) is answered as PubMed does,
+count 0 and the tag in ``ErrorList/FieldNotFound``.
 
 Faults are injected in order, one per request: ``429:2,500:1,truncate:1,slow=2:1``; a count of
 ``*`` repeats forever. Kinds: an HTTP status (429, 500, 502, 503), ``truncate`` (the body cut in
@@ -87,11 +91,71 @@ class FaultSpecError(ValueError):
     """A ``--fault`` string that cannot be read."""
 
 
+IDENTIFIER = re.compile(
+    r'(?:"(?P<quoted>[^"]+)"|(?P<bare>[^\s"()\[\]]+))\s*\[(?P<kind>doi|uid|pmid|ti|title)\]', re.IGNORECASE
+)
+FIELD_TAG = re.compile(r"\[([^\]]+)\]")
+# PubMed's search field tags (long and short forms, lower case), as in PubMed's help.
+KNOWN_TAGS = frozenset(
+    """ad affiliation all all fields au author auid author identifier book cn corporate author
+    crdt create date completion date dcom doi dp publication date ed editor edat entrez date ec
+    filter sb subset fau full author name fir full investigator name gr grant number ir
+    investigator isbn is issn ip issue ta journal la language lastau last author lid location id
+    majr mesh major topic mh mesh terms mesh mhda mesh date mdat modification date nm
+    supplementary concept other term ot pg pagination pt publication type pubn publisher pl place
+    of publication pmid uid pmcid pmc id sh subheading si secondary source id so source tw text
+    word ti title tiab title/abstract tt transliterated title vi volume lang jour
+    mesh:noexp mh:noexp majr:noexp""".replace("\n", " ").split()
+)
+TAG_PHRASES = frozenset(
+    {
+        "all fields", "author identifier", "corporate author", "create date", "completion date",
+        "publication date", "entrez date", "full author name", "full investigator name",
+        "grant number", "last author", "location id", "mesh major topic", "mesh terms",
+        "mesh date", "modification date", "supplementary concept", "other term",
+        "publication type", "place of publication", "pmc id", "secondary source id",
+        "text word", "transliterated title", "title/abstract",
+    }
+)
+
+
 @dataclass
 class Indexed:
     pmid: str  # as written in the file: a malformed PMID is served as it is, for tests
     xml: bytes
     dates: dict[str, dt.date]
+    doi: str | None = None
+    title: str = ""
+
+
+def unknown_field_tags(term: str) -> list[str]:
+    """Field tags of ``term`` that PubMed does not know (``[crdt]`` etc. are known)."""
+    unknown = []
+    for tag in FIELD_TAG.findall(term):
+        name = tag.strip().lower()
+        if name not in KNOWN_TAGS and name not in TAG_PHRASES:
+            unknown.append(tag)
+    return unknown
+
+
+def plain_words(text: str) -> str:
+    """Lower-case words of ``text`` separated by single spaces (punctuation dropped)."""
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def identifier_terms(term: str) -> tuple[set[str], set[str], set[str]] | None:
+    """DOIs, PMIDs and title phrases of a term made only of ``x[doi]``/``n[uid]``/``"w"[ti]``
+    items ORed; else None."""
+    items = [
+        ((m["quoted"] or m["bare"]).strip(), m["kind"].lower()) for m in IDENTIFIER.finditer(term)
+    ]
+    rest = IDENTIFIER.sub("", term).replace("(", "").replace(")", "")
+    if not items or rest.replace("OR", "").strip():
+        return None
+    dois = {value.lower() for value, kind in items if kind == "doi"}
+    pmids = {value for value, kind in items if kind in ("uid", "pmid") and value.isdigit()}
+    titles = {plain_words(value) for value, kind in items if kind in ("ti", "title")}
+    return dois, pmids, titles
 
 
 @dataclass
@@ -175,7 +239,15 @@ def load_snapshot(directory: Path) -> list[Indexed]:
                 handle, tag=ARTICLES, load_dtd=False, no_network=True, resolve_entities=False
             ):
                 pmid = (el.findtext("*/PMID") or "").strip()
-                by_pmid[pmid] = Indexed(pmid, etree.tostring(el), _history_dates(el))
+                doi = el.findtext("PubmedData/ArticleIdList/ArticleId[@IdType='doi']")
+                title = el.find("MedlineCitation/Article/ArticleTitle")
+                by_pmid[pmid] = Indexed(
+                    pmid,
+                    etree.tostring(el),
+                    _history_dates(el),
+                    doi.strip().lower() if doi else None,
+                    plain_words("".join(title.itertext())) if title is not None else "",
+                )
                 el.clear()
     if not by_pmid:
         raise SnapshotError(f"snapshot directory {directory} holds no PubmedArticle records")
@@ -209,6 +281,19 @@ class ReplayState:
 
     def search(self, params: dict[str, str]) -> tuple[int, list[str]]:
         matches: Iterable[Indexed] = self.records
+        term = params.get("term", "")
+        if unknown_field_tags(term):
+            return 0, []
+        identifiers = identifier_terms(DATE_RANGE.sub("", term).replace("AND", " "))
+        if identifiers is not None:
+            dois, wanted, titles = identifiers
+            matches = [
+                r
+                for r in matches
+                if r.pmid in wanted
+                or (r.doi and r.doi in dois)
+                or any(t and t in r.title for t in titles)
+            ]
         for lo, hi, kind in DATE_RANGE.findall(params.get("term", "")):
             matches = _between(matches, kind.lower(), lo, hi)
         if params.get("mindate") and params.get("maxdate"):
@@ -315,6 +400,15 @@ class _Handler(BaseHTTPRequestHandler):
         retmax = int(params.get("retmax", 20))
         retstart = int(params.get("retstart", 0))
         ids = "".join(f"<Id>{p}</Id>" for p in pmids[retstart : retstart + retmax])
+        unknown = unknown_field_tags(params.get("term", ""))
+        errors = ""
+        if unknown:
+            errors = (
+                "<ErrorList>"
+                + "".join(f"<FieldNotFound>{_escape(t)}</FieldNotFound>" for t in unknown)
+                + "</ErrorList><WarningList><OutputMessage>No items found.</OutputMessage>"
+                "</WarningList>"
+            )
         history = ""
         if params.get("usehistory", "").lower() == "y" and odd != "nowebenv":
             history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
@@ -335,7 +429,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"<Count>{count}</Count><RetMax>{min(retmax, max(count - retstart, 0))}</RetMax>"
                 f"<RetStart>{retstart}</RetStart>{history}<IdList>{ids}</IdList>"
                 f"<TranslationSet/><QueryTranslation>{_escape(translation)}"
-                f"</QueryTranslation>{extra}"
+                f"</QueryTranslation>{errors or extra}"
             )
         doctype = (
             ESEARCH_DOCTYPE.replace("https://", "http://") if odd == "httpdtd" else ESEARCH_DOCTYPE

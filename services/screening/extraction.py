@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Extraction, ExtractionProposal, Review, Study, User
+from db.models import OUTCOME_KIND, Extraction, ExtractionProposal, Review, Study, User
 from services.evidence.findings import convert_findings, findings_options
 from services.extraction.form import prefill as form_prefill
 from services.screening.decisions import audit
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
 from services.screening.rules import ScreeningRules, rules_of
 
-KIND = "prevalence"
+KIND = OUTCOME_KIND
 MAX_TEXT = 500
 MAX_COUNT = 10_000_000
 

@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from db.models import Review, ReviewRecord, ScreeningDecision, User
+from services.screening.active import relevant_left
 from services.screening.errors import InvalidInputError
 from services.screening.rules import STAGES, TITLE_ABSTRACT, rules_of
 
@@ -42,6 +43,8 @@ class Progress:
     decided: int
     estimated_recall: float | None
     expected_relevant_left: float | None
+    relevant_left_low: float | None = None
+    relevant_left_high: float | None = None
 
 
 def active_decision(stage: str | ColumnElement[str]) -> ColumnElement[bool]:
@@ -157,11 +160,12 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
         )
         or 0
     )
-    queued_n, scored_n, score_sum = session.execute(
+    queued_n, scored_n, score_sum, square_sum = session.execute(
         select(
             func.count(ReviewRecord.id),
             func.count(ReviewRecord.score),
             func.sum(ReviewRecord.score),
+            func.sum(ReviewRecord.score * ReviewRecord.score),
         ).where(in_review, ReviewRecord.state == "queued", ReviewRecord.stage == stage)
     ).one()
     left = queued_n - _blocked_for(session, review, user, stage, rules.reviewers_per_record)
@@ -174,11 +178,13 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
         or 0
     )
     found = _relevant_found(session, review, stage)
-    recall = expected = None
+    recall = expected = low = high = None
     if queued_n and scored_n == queued_n:
-        expected = float(score_sum or 0.0)
+        expected, low, high = relevant_left(
+            float(score_sum or 0.0), float(square_sum or 0.0), queued_n
+        )
         recall = found / (found + expected) if (found + expected) > 0 else None
-    return Progress(stage, done, left, queued_n, decided, recall, expected)
+    return Progress(stage, done, left, queued_n, decided, recall, expected, low, high)
 
 
 def _blocked_for(session: Session, review: Review, user: User, stage: str, needed: int) -> int:

@@ -26,7 +26,7 @@ class ScreeningRules:
     reviewers_per_record: int = 1
     exclusion_reasons: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
-    events_field: str = "n_resorbed"
+    events_field: str = "n_events"
     total_field: str = "n_total"
     extraction: dict[str, Any] = field(default_factory=dict)
 

@@ -25,6 +25,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import make_engine, make_sessionmaker
+from services.screening.active import QueueRefitter
 from services.settings import Settings
 from services.web import errors
 from services.web.guard import RequestGuard
@@ -50,7 +51,7 @@ CSP = (
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep full garbage collections short: what exists once the app is up (modules, routes,
     compiled templates and queries) lives as long as the process, so it is frozen out of the
     cyclic collector's scans (a full scan of it took ~200 ms on a busy 2-core machine);
@@ -60,6 +61,8 @@ async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if app.state.refitter is not None:
+            app.state.refitter.stop()
         gc.unfreeze()
 
 
@@ -80,6 +83,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.templates = make_templates()
+    app.state.refitter = (
+        None
+        if settings.queue_refit_seconds is None
+        else QueueRefitter(settings.database_url, debounce=settings.queue_refit_seconds)
+    )
     app.add_middleware(RequestGuard)
     app.add_middleware(
         SessionMiddleware,

@@ -55,6 +55,8 @@ class ProgressOut(BaseModel):
     decided: int
     estimated_recall: float | None
     expected_relevant_left: float | None
+    relevant_left_low: float | None = None
+    relevant_left_high: float | None = None
 
 
 class NextOut(BaseModel):

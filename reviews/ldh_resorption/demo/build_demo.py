@@ -11,6 +11,14 @@ successive updates show incremental harvesting:
     living-review update --snapshot demo --until 2024-01-07
     living-review update --snapshot demo --until 2024-01-14
 
+A third file, ``baseline.xml``, is the baseline search period (create dates before the
+protocol's start date, 2023-10-01) for ``living-review backfill --snapshot demo``: records for
+eight of the seed's included studies (their bibliographic data from ``baseline/references.csv``,
+short abstracts written here) and 36 records the query would also find that the seed did not
+include (surgical series, other spine levels, imaging methods, reviews), generated from
+templates. After a backfill, those 36 are the review's inferred excludes and the first update
+trains a real model instead of ranking by similarity.
+
 Run ``python reviews/ldh_resorption/demo/build_demo.py`` to rewrite the XML files.
 """
 
@@ -143,10 +151,78 @@ WEEK2 = [
 ]
 
 
+BASELINE_INCLUDED_REFS = (20, 21, 22, 23, 24, 25, 26, 27)
+OFF_TOPIC = (
+    ("Microendoscopic discectomy versus open discectomy for lumbar disc herniation: {n} patients",
+     "We compared operative time, blood loss and return to work after microendoscopic or open "
+     "discectomy in {n} patients with lumbar disc herniation operated on at our centre."),
+    ("Recurrent lumbar disc herniation after discectomy: risk factors in {n} operated patients",
+     "Among {n} patients operated on for lumbar disc herniation, reherniation occurred in a "
+     "minority; obesity and smoking were associated with recurrence after surgery."),
+    ("Cervical disc herniation treated by anterior fusion: {n}-case series",
+     "We report fusion rates and neck disability after anterior cervical discectomy and fusion "
+     "in {n} patients with cervical disc herniation and radiculopathy."),
+    ("Diagnostic accuracy of a deep learning model for detecting lumbar disc herniation on MRI",
+     "A convolutional network trained on {n} lumbar MRI studies detected disc herniation with "
+     "high sensitivity compared with two radiologists; no follow-up imaging was analysed."),
+    ("Lumbar disc herniation and regression: a narrative review of mechanisms",
+     "This review discusses inflammatory mechanisms proposed for the regression of herniated "
+     "disc tissue and summarises {n} published reports without new patient data."),
+    ("Percutaneous endoscopic lumbar discectomy under local anaesthesia: {n} cases",
+     "Percutaneous endoscopic discectomy was performed in {n} patients with lumbar disc "
+     "herniation; leg pain scores improved and complications were recorded."),
+    ("Thoracic disc herniation: presentation and surgical management in {n} patients",
+     "We describe myelopathy, imaging and transthoracic surgery in {n} patients with thoracic "
+     "disc herniation; spontaneous regression was not observed in this surgical cohort."),
+    ("Pregabalin for sciatica from lumbar disc herniation: a randomised placebo-controlled trial",
+     "In {n} patients with sciatica, pregabalin did not reduce leg pain more than placebo at 8 "
+     "weeks; imaging outcomes were not collected."),
+    ("Cost of lumbar disc herniation surgery in a national insurance database",
+     "Claims of {n} patients undergoing lumbar discectomy were analysed for direct costs and "
+     "readmissions in the first year after surgery."),
+)
+BASELINE_NAMES = ("Novak", "Osei", "Ferreira", "Lindgren", "Yamamoto", "Rossi", "Ahmed",
+                  "Kowalski", "Dubois", "Park", "Meyer", "Costa")
+
+
+def _references() -> dict[int, dict[str, str]]:
+    import csv
+
+    with (HERE.parent / "baseline" / "references.csv").open(encoding="utf-8") as handle:
+        return {int(row["ref"]): row for row in csv.DictReader(handle)}
+
+
+def baseline_period() -> list[Article]:
+    """Records created before the protocol's start date: the baseline search period."""
+    refs = _references()
+    articles = []
+    for i, ref in enumerate(BASELINE_INCLUDED_REFS):
+        row = refs[ref]
+        surname = row["authors"].split(",")[0].split(" ")[0]
+        year = int(row["year"])
+        articles.append(_a(
+            99000001 + i, D(min(year, 2023), 3 + i % 6, 10), row["title"],
+            [("", "Patients with lumbar disc herniation treated conservatively had follow-up MRI; "
+                  "the share whose herniation resorbed is reported with its predictors.")],
+            year=year, doi=row["doi"] or None, journal=row["journal"],
+            authors=[(surname, "A", "Demo affiliation")]))
+    for i in range(36):
+        title, text = OFF_TOPIC[i % len(OFF_TOPIC)]
+        n = 24 + (i * 37) % 400
+        articles.append(_a(
+            99000050 + i, D(2016 + i % 7, 1 + i % 12, 1 + i % 27), title.format(n=n),
+            [("", text.format(n=n))], year=2016 + i % 7,
+            authors=[(BASELINE_NAMES[i % len(BASELINE_NAMES)], "B", "Demo Spine Centre")]))
+    return articles
+
+
 def main() -> None:
     write_article_set(HERE / "week1.xml", WEEK1)
     write_article_set(HERE / "week2.xml", WEEK2)
-    print(f"wrote {len(WEEK1)} + {len(WEEK2)} demo records to {HERE}")
+    baseline = baseline_period()
+    write_article_set(HERE / "baseline.xml", baseline)
+    print(f"wrote {len(WEEK1)} + {len(WEEK2)} demo records and {len(baseline)} baseline-period "
+          f"records to {HERE}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from db.models import RobRating, Study, User
 from services.evidence import rob
 from services.evidence.errors import EvidenceConflict, EvidenceInputError, EvidenceNotFound
 from services.meta_analysis.store import load_studies
+from services.screening.rules import rules_of
 from services.web.deps import Admin, DbSession, Member, ReviewAccess
 from services.web.errors import error_response
 from services.web.routes.extraction import _recompute as recompute_after_change
@@ -31,7 +32,11 @@ class RatingIn(BaseModel):
 
 
 def _studies(session: Session, access: ReviewAccess) -> list[Study]:
-    ids = [s.study_id for s in load_studies(session, access.review.id) if s.study_id is not None]
+    rules = rules_of(access.review)
+    studies = load_studies(
+        session, access.review.id, events_field=rules.events_field, total_field=rules.total_field
+    )
+    ids = [s.study_id for s in studies if s.study_id is not None]
     rows = {s.id: s for s in session.scalars(select(Study).where(Study.id.in_(ids)))}
     return [rows[i] for i in ids if i in rows]
 

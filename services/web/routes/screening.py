@@ -27,6 +27,13 @@ from services.web.security import csrf_protect, flash
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 
+def refit_later(request: Request, review_id: int) -> None:
+    """Ask for a background refit of the queue order (active learning); never waits for it."""
+    refitter = request.app.state.refitter
+    if refitter is not None:
+        refitter.poke(review_id)
+
+
 def record_out(rr: ReviewRecord) -> RecordOut:
     r = rr.record
     return RecordOut(
@@ -113,6 +120,7 @@ def screen_submit(
             note=note,
         )
         session.commit()
+        refit_later(request, access.review.id)
     except (ConflictError, InvalidInputError) as exc:
         session.rollback()
         flash(request, str(exc), "error")
@@ -140,6 +148,7 @@ def screen_undo(
     try:
         row = undo_last(session=session, review=access.review, user=access.user)
         session.commit()
+        refit_later(request, access.review.id)
         flash(request, f"Undone: {row.decision} on record {row.review_record_id}.", "ok")
     except (ConflictError, NotFoundError) as exc:
         session.rollback()
@@ -174,7 +183,9 @@ def api_progress(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT
     tags=["screening"],
     responses={409: {"description": "record moved on"}, 422: {"description": "bad field (named)"}},
 )
-def api_decide(body: DecisionIn, access: Member, session: DbSession) -> DecisionOut:
+def api_decide(
+    request: Request, body: DecisionIn, access: Member, session: DbSession
+) -> DecisionOut:
     """Record a decision on a queued record (needs X-CSRF-Token)."""
     row = record_decision(
         session=session,
@@ -187,12 +198,14 @@ def api_decide(body: DecisionIn, access: Member, session: DbSession) -> Decision
         note=body.note,
     )
     session.commit()
+    refit_later(request, access.review.id)
     return decision_out(session, row)
 
 
 @router.post("/api/reviews/{slug}/decisions/undo", response_model=DecisionOut, tags=["screening"])
-def api_undo(access: Member, session: DbSession) -> DecisionOut:
+def api_undo(request: Request, access: Member, session: DbSession) -> DecisionOut:
     """Undo the signed-in reviewer's last decision in this review."""
     row = undo_last(session=session, review=access.review, user=access.user)
     session.commit()
+    refit_later(request, access.review.id)
     return decision_out(session, row)

@@ -40,7 +40,8 @@
         panel.querySelectorAll("[data-progress]").forEach(function (el) {
           var key = el.getAttribute("data-progress"), value = data[key];
           if (key === "estimated_recall" && value !== null) value = (100 * value).toFixed(1) + "%";
-          else if (key === "expected_relevant_left" && value !== null) value = value.toFixed(1);
+          else if ((key === "expected_relevant_left" || key === "relevant_left_low" ||
+                    key === "relevant_left_high") && value !== null) value = value.toFixed(1);
           el.textContent = value === null ? "–" : String(value);
         });
         var recall = document.getElementById("recall");

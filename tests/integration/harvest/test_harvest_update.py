@@ -32,11 +32,18 @@ def test_baseline_import_counts(session_factory) -> None:
             select(Extraction.kind, func.count()).group_by(Extraction.kind)).all())
         # The three directions the seed states in its text (Table 2 prints none): see
         # reviews/ldh_resorption/baseline/table2_directions.csv.
-        assert kinds == {"prevalence": 31, "predictors": 17, "mechanisms": 22,
-                         "predictor_directions": 3}
+        assert kinds == {
+            "outcome": 31,
+            "predictors": 17,
+            "mechanisms": 22,
+            "predictor_directions": 3,
+        }
         assert session.scalar(select(func.count()).select_from(Study)) == 90
-        ellenberg = session.scalars(select(Extraction).join(Study).where(
-            Study.ref_no == 14, Extraction.kind == "prevalence")).one()
+        ellenberg = session.scalars(
+            select(Extraction)
+            .join(Study)
+            .where(Study.ref_no == 14, Extraction.kind == "outcome")
+        ).one()
         # imported as printed: 111 resorbed of 14 is impossible, and kept for the audit to find
         assert (ellenberg.data["n_total"], ellenberg.data["n_resorbed"]) == (14, 111)
         assert ellenberg.provenance["file"] == "table1_prevalence.csv"

@@ -54,7 +54,7 @@ def test_hypotheses_after_init_and_after_confirmations(db_url: str, tmp_path: Pa
     factory = make_sessionmaker(make_engine(db_url))
     with factory() as session:
         review = session.scalars(select(Review)).one()
-        studies = load_studies(session, review.id)
+        studies = load_studies(session, review.id, events_field="n_resorbed", total_field="n_total")
     tested = [s for s in studies if s.country and sum(t.country == s.country for t in studies) > 1]
     model = meta_regression(
         [s for s in tested if s.events is not None and s.events <= (s.total or 0)],
@@ -79,7 +79,7 @@ def test_hypotheses_after_init_and_after_confirmations(db_url: str, tmp_path: Pa
             session.add(
                 ExtractionRow(
                     study_id=study.id,
-                    kind="prevalence",
+                    kind="outcome",
                     status="confirmed",
                     source="reviewer",
                     data={"n_resorbed": x, "n_total": n, "herniation_type": kind},

@@ -39,7 +39,7 @@ def _seed(session: Session) -> Review:
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="published",
                 source="seed:table1",
                 data={"n_resorbed": x, "n_total": n},
@@ -58,6 +58,8 @@ def _snapshot(session: Session, review: Review) -> tuple[EstimateSnapshot, objec
         headline=Headline(k=4),
         thresholds=Thresholds(),
         trigger="manual",
+        events_field="n_resorbed",
+        total_field="n_total",
     )
     return snap, changes
 
@@ -79,7 +81,7 @@ def test_snapshots_and_what_changed(session_factory: sessionmaker[Session]) -> N
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="confirmed",
                 source="reviewer",
                 data={"n_resorbed": 35, "n_total": 40},
@@ -105,14 +107,14 @@ def test_confirmed_extraction_wins_and_text_is_reported(
         session.add(
             Extraction(
                 study_id=study.id,
-                kind="prevalence",
+                kind="outcome",
                 status="confirmed",
                 source="reviewer",
                 data={"n_resorbed": "five", "n_total": 20},
             )
         )
         session.flush()
-        studies = {s.label: s for s in load_studies(session, review.id)}
+        studies = {s.label: s for s in load_studies(session, review.id, events_field="n_resorbed", total_field="n_total")}
         assert studies["A 2001"].events is None
         assert studies["A 2001"].extra["raw_events"] == "five"
         assert [s.year for s in studies.values()] == sorted(s.year for s in studies.values())

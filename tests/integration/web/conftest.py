@@ -34,6 +34,7 @@ def app_settings(db_url: str) -> Settings:
         secret_key="test-secret-" + "x" * 20,
         environment="test",
         base_url="http://testserver",
+        queue_refit_seconds=None,  # these tests assert the seeded order; test_web_active_learning refits
     )
 
 

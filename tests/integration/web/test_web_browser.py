@@ -51,6 +51,7 @@ def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
         secret_key="browser-test-" + "y" * 20,
         environment="test",
         base_url="http://127.0.0.1",
+        queue_refit_seconds=None,  # asserts the seeded order; test_web_active_learning refits
     )
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

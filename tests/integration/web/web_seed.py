@@ -91,7 +91,7 @@ def seed_database(
             session.add(
                 Extraction(
                     study_id=study.id,
-                    kind="prevalence",
+                    kind="outcome",
                     status="published",
                     source="seed:table1",
                     data={"n_total": total, "n_resorbed": events, "design": "Prospective"},

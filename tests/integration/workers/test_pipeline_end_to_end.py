@@ -46,7 +46,12 @@ def init_with_baseline_snapshot(pg_url: str, sessions) -> None:  # type: ignore[
         record_snapshot(
             session, review, outcome=protocol.outcome.name,
             options={"transform": "logit", "method": "REML", "test": "z"},
-            headline=headline_of(protocol), thresholds=Thresholds(), trigger="manual")
+            headline=headline_of(protocol),
+            thresholds=Thresholds(),
+            trigger="manual",
+            events_field=protocol.outcome.events_field,
+            total_field=protocol.outcome.total_field,
+        )
 
 
 def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped-def]
@@ -59,9 +64,15 @@ def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped
             session.add(user)
             session.flush()
         study, current = session.execute(
-            select(Study, Extraction).join(Extraction, Extraction.study_id == Study.id)
-            .where(Study.review_id == review.id, Extraction.kind == "prevalence",
-                   Extraction.superseded.is_(False)).order_by(Study.id)).all()[index]
+            select(Study, Extraction)
+            .join(Extraction, Extraction.study_id == Study.id)
+            .where(
+                Study.review_id == review.id,
+                Extraction.kind == "outcome",
+                Extraction.superseded.is_(False),
+            )
+            .order_by(Study.id)
+        ).all()[index]
         fields = {f["name"] for f in review.protocol["extraction"]["fields"]}
         values = {k: v for k, v in current.data.items() if k in fields}
         values["n_resorbed"] = max(0, int(values["n_total"]) // 10)
@@ -74,12 +85,22 @@ def expected_estimate(sessions) -> float:  # type: ignore[no-untyped-def]
     """The pooled estimate recomputed here, independently of the worker."""
     with sessions() as session:
         data = session.scalars(
-            select(Extraction.data).join(Study, Study.id == Extraction.study_id)
-            .where(Extraction.kind == "prevalence", Extraction.superseded.is_(False),
-                   Study.status == "included")).all()
-    usable = [d for d in data if isinstance(d.get("n_resorbed"), int | float)
-              and isinstance(d.get("n_total"), int | float) and 0 <= d["n_resorbed"] <= d["n_total"]
-              and d["n_total"] > 0]
+            select(Extraction.data)
+            .join(Study, Study.id == Extraction.study_id)
+            .where(
+                Extraction.kind == "outcome",
+                Extraction.superseded.is_(False),
+                Study.status == "included",
+            )
+        ).all()
+    usable = [
+        d
+        for d in data
+        if isinstance(d.get("n_resorbed"), int | float)
+        and isinstance(d.get("n_total"), int | float)
+        and 0 <= d["n_resorbed"] <= d["n_total"]
+        and d["n_total"] > 0
+    ]
     result = pool([d["n_resorbed"] for d in usable], [d["n_total"] for d in usable])
     return float(result.estimate)  # type: ignore[arg-type]
 

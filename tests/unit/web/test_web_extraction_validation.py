@@ -16,7 +16,7 @@ SPECS = [
     FieldSpec("predictors", "list", "Predictors", False, ("Size", "Modic change")),
     FieldSpec("country", "text", "Country", False, ()),
 ]
-RULES = ScreeningRules()
+RULES = ScreeningRules(events_field="n_resorbed", total_field="n_total")
 
 
 def test_valid_values_are_typed():
