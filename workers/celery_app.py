@@ -126,6 +126,17 @@ def smtp_config(settings: Settings) -> SmtpConfig:
 _runtime: tuple[int, Runtime] | None = None
 
 
+def configure(settings: Settings) -> None:
+    """Make ``settings`` (not the environment) this process's broker and runtime.
+
+    The web app calls it at start-up with its own settings, so the configuration it checks
+    (``redis_url``) is the one the tasks it enqueues and their debouncer use.
+    """
+    global _runtime
+    _runtime = (os.getpid(), Runtime(settings))
+    app.conf.broker_url = require_broker(settings)
+
+
 def runtime() -> Runtime:
     """The Runtime of this process (rebuilt after a fork)."""
     global _runtime

@@ -49,11 +49,6 @@ def preview(session: Session, review: Review, *, base_url: str = "") -> Preview 
     digest_cfg = (review.protocol or {}).get("digest") or {}
     reasons = notify_reasons(snapshot.changes or {}, digest_cfg.get("thresholds") or {})
     would_send = bool(reasons) or bool(digest_cfg.get("periodic_no_change"))
-    content = build_content(
-        session,
-        review,
-        snapshot,
-        reasons or ["No change that passes the thresholds."],
-        base_url=base_url,
-    )
+    content = build_content(session, review, snapshot, reasons, base_url=base_url,
+                            changed=bool(reasons))
     return Preview(subject(content), render_text(content), would_send, "snapshot")

@@ -2,8 +2,9 @@
 
 Functions take ``session`` and never commit (the caller owns the unit of work).
 
-- :func:`load_studies` — the review's included studies with their current prevalence extraction
-  (a reviewer-confirmed row wins over the published one; superseded rows are ignored).
+- :func:`load_studies` — the review's included (and retracted) studies with their current
+  prevalence extraction (a reviewer-confirmed row wins over the published one; superseded rows
+  are ignored). A retracted study carries its reason; the audit leaves it out of pooling.
 - :func:`latest_snapshot` — the newest ``EstimateSnapshot`` of a review and outcome.
 - :func:`record_snapshot` — audit, pool, compare with the previous snapshot and add a new one.
 """
@@ -63,7 +64,18 @@ def _study(row: StudyRow, data: Mapping[str, Any], events_field: str, total_fiel
         sex=data.get("sex_male_female") or data.get("sex"),
         study_id=row.id,
         extra=extra,
+        retracted=retraction_reason(row) if row.status == "retracted" else None,
+        source=row.source,
     )
+
+
+def retraction_reason(row: StudyRow) -> str:
+    """Why a retracted study is left out: "retracted (retraction notice PMID N)"."""
+    flag = next(
+        (f for f in row.flags or [] if isinstance(f, dict) and f.get("flag") == "retracted"), {}
+    )
+    notice = flag.get("notice_pmid")
+    return f"retracted (retraction notice PMID {notice})" if notice else "retracted"
 
 
 def load_studies(
@@ -73,13 +85,13 @@ def load_studies(
     events_field: str = "n_resorbed",
     total_field: str = "n_total",
 ) -> list[Study]:
-    """Included studies of ``review_id`` with their current prevalence extraction, by study id."""
+    """Included and retracted studies of ``review_id`` with their current prevalence extraction."""
     rows = session.execute(
         select(StudyRow, Extraction)
         .join(Extraction, Extraction.study_id == StudyRow.id)
         .where(
             StudyRow.review_id == review_id,
-            StudyRow.status == "included",
+            StudyRow.status.in_(("included", "retracted")),
             Extraction.kind == "prevalence",
             Extraction.superseded.is_(False),
         )
@@ -117,6 +129,7 @@ def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
         "pi_high": row.pi_high,
         "tau2": row.tau2,
         "i2": row.i2,
+        "retracted_ids": list((row.result or {}).get("retracted_ids") or []),
     }
 
 
@@ -140,7 +153,10 @@ def record_snapshot(
     studies = load_studies(session, review.id, events_field=events_field, total_field=total_field)
     analysis = analyse(studies, headline=headline, **options)
     ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
-    summary = snapshot_summary(analysis.result, ids)
+    retracted_ids = sorted(
+        s.study_id for s in studies if s.retracted is not None and s.study_id is not None
+    )
+    summary = {**snapshot_summary(analysis.result, ids), "retracted_ids": retracted_ids}
     previous = latest_snapshot(session, review.id, outcome)
     changes = compare(None if previous is None else _summary_of(previous), summary, thresholds)
     res = analysis.result
@@ -160,7 +176,12 @@ def record_snapshot(
         pi_high=res.pi_high,
         tau2=res.tau2,
         i2=res.i2,
-        result=res.to_dict(),
+        result={
+            **res.to_dict(),
+            "excluded": dict(analysis.excluded),
+            "retracted_ids": retracted_ids,
+            "sensitivity": analysis.sensitivity,
+        },
         audit=[f.to_dict() for f in analysis.findings],
         changes=changes.to_dict(),
     )

@@ -21,8 +21,12 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import make_engine, make_sessionmaker
+from services.digest.outbox import mail_domain_of
+from services.locks import make_review_lock
 from services.settings import Settings
 from services.web import errors
+from services.web.cache import SnapshotCache
+from services.web.recompute import LocalRecompute
 from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
 from services.web.templating import make_templates
 
@@ -36,16 +40,17 @@ CSP = (
 
 
 @asynccontextmanager
-async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep full garbage collections short: what exists once the app is up (modules, routes,
     compiled templates and queries) lives as long as the process, so it is frozen out of the
     cyclic collector's scans (a full scan of it took ~200 ms on a busy 2-core machine);
-    unfrozen again at shutdown."""
+    unfrozen again at shutdown, after the recomputes still waiting have run."""
     gc.collect()
     gc.freeze()
     try:
         yield
     finally:
+        app.state.recompute.close()
         gc.unfreeze()
 
 
@@ -66,6 +71,18 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.templates = make_templates()
+    app.state.recompute = LocalRecompute(
+        app.state.sessions,
+        make_review_lock(None, settings.data_dir),
+        settings.recompute_debounce_seconds,
+        base_url=settings.base_url,
+        mail_domain=mail_domain_of(settings.mail_from),
+    )
+    app.state.forest_cache = SnapshotCache()
+    if settings.redis_url:
+        from workers.celery_app import configure
+
+        configure(settings)  # the tasks enqueued here use this app's broker, not the env's
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,

@@ -4,6 +4,7 @@ PRISMA flow diagram, update runs, agreement and (admins) the audit log."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,14 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, User
+from db.models import AuditLog, EstimateSnapshot, Review, SearchRun
 from services.accounts import reviews_of
 from services.meta_analysis import PoolResult, StudyRow
 from services.meta_analysis.plots import forest_plot
 from services.screening import pair_agreements, progress
 from services.screening.prisma import prisma_counts
 from services.screening.rules import STAGES, rules_of
+from services.web.dashboard import audit_log_page, finding_lines, moved_by, run_state, study_labels
 from services.web.deps import Admin, CurrentUser, DbSession, Member
 from services.web.prisma_svg import prisma_svg
 from services.web.schemas import EstimateOut, ReviewOut
@@ -49,19 +51,21 @@ def home(request: Request, user: CurrentUser, session: DbSession) -> Response:
 
 
 @router.get("/reviews/{slug}", include_in_schema=False)
-def dashboard(request: Request, access: Member, session: DbSession) -> Response:
+def dashboard(
+    request: Request, access: Member, session: DbSession, log_page: int = 1
+) -> Response:
     review = access.review
     history = snapshots(session, review)
-    audit_log: list[tuple[AuditLog, str]] = []
-    if access.is_admin:
-        rows = session.execute(
-            select(AuditLog, User.email)
-            .outerjoin(User, User.id == AuditLog.user_id)
-            .where(AuditLog.review_id == review.id)
-            .order_by(AuditLog.id.desc())
-            .limit(50)
-        ).all()
-        audit_log = [(row, email or "system") for row, email in rows]
+    latest = history[0] if history else None
+    cache = request.app.state.forest_cache
+    runs = session.scalars(
+        select(SearchRun)
+        .where(SearchRun.review_id == review.id)
+        .order_by(SearchRun.id.desc())
+        .limit(10)
+    ).all()
+    now = dt.datetime.now(dt.UTC)
+    ttl = request.app.state.settings.update_lock_ttl
     return request.app.state.templates.TemplateResponse(
         request,
         "dashboard.html",
@@ -69,19 +73,25 @@ def dashboard(request: Request, access: Member, session: DbSession) -> Response:
             "access": access,
             "review": review,
             "rules": rules_of(review),
-            "latest": history[0] if history else None,
+            "latest": latest,
+            "findings": cache.get(
+                ("findings", latest.id), lambda: finding_lines(latest.audit or [])
+            )
+            if latest
+            else [],
+            "sensitivity": (latest.result or {}).get("sensitivity") if latest else None,
             "history": history,
-            "runs": session.scalars(
-                select(SearchRun)
-                .where(SearchRun.review_id == review.id)
-                .order_by(SearchRun.id.desc())
-                .limit(10)
-            ).all(),
+            "moved": cache.get(
+                ("moved", latest.id, len(history)), lambda: moved_by(session, history)
+            )
+            if latest
+            else {},
+            "runs": [(run, run_state(run, now, ttl)) for run in runs],
             "progress": [
                 progress(session=session, review=review, user=access.user, stage=s) for s in STAGES
             ],
             "agreements": pair_agreements(session=session, review=review),
-            "audit_log": audit_log,
+            "audit_log": audit_log_page(session, review.id, log_page) if access.is_admin else None,
         },
     )
 
@@ -110,16 +120,21 @@ def forest_image(request: Request, access: Member, session: DbSession) -> Respon
     latest = next(iter(snapshots(session, access.review, 1)), None)
     if latest is None or not latest.result:
         return Response(status_code=404)
-    cache: dict[int, str] = request.app.state.__dict__.setdefault("forest_cache", {})
-    if latest.id not in cache:
+
+    def draw() -> str:
+        added = (latest.changes or {}).get("studies_added") or []
+        new = set(study_labels(session, [int(i) for i in added]).values())
         with tempfile.TemporaryDirectory() as folder:
             path = forest_plot(
                 pool_result(latest.result),
                 Path(folder) / "forest.svg",
                 title=f"{access.review.title} — {latest.outcome}",
+                excluded=latest.result.get("excluded") or None,
+                new=new,
             )
-            cache[latest.id] = path.read_text(encoding="utf-8")
-    return Response(cache[latest.id], media_type=SVG)
+            return path.read_text(encoding="utf-8")
+
+    return Response(request.app.state.forest_cache.get(("forest", latest.id), draw), media_type=SVG)
 
 
 @router.get("/api/reviews", response_model=list[ReviewOut], tags=["reviews"])

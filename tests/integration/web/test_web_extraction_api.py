@@ -61,6 +61,7 @@ def test_confirmation_supersedes_keeps_history_and_recomputes(seed, make_client,
     first = r.json()
     assert first["data"]["n_total"] == 80 and first["status"] == "confirmed"
     assert first["user_id"] == seed.users["alice"]
+    assert make_client.app.state.recompute.wait_idle(60)  # the recompute runs after the response
     estimates = alice.get(f"/api/reviews/{seed.slug}/estimates").json()
     assert len(estimates) == 2 and estimates[0]["k"] == 4
     # 20/80 is far below the baseline studies (75%, 50%, 80%): the estimate goes down
@@ -102,7 +103,9 @@ def test_form_shows_proposal_evidence_and_field_errors(seed, make_client, factor
         data={"csrf_token": token, "n_total": "80", "n_resorbed": "20", "design": "Prospective"},
     )
     assert ok.status_code == 303
-    assert "Pooled estimate now" in alice.get(ok.headers["location"]).text
+    assert "being recomputed" in alice.get(ok.headers["location"]).text
+    assert make_client.app.state.recompute.wait_idle(60)
+    assert alice.get(f"/api/reviews/{seed.slug}/estimates").json()[0]["k"] == 4
 
 
 def test_other_review_study_is_not_found(seed, make_client):
