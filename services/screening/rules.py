@@ -25,6 +25,9 @@ class ScreeningRules:
     reviewers_per_record: int = 1
     exclusion_reasons: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # Terms that point to an exclusion, highlighted in a second colour: the protocol's
+    # excluded publication types ("Case Reports" → "case report"), singular.
+    exclusion_terms: tuple[str, ...] = ()
     events_field: str = "n_resorbed"
     total_field: str = "n_total"
     extraction: dict[str, Any] = field(default_factory=dict)
@@ -46,10 +49,22 @@ def rules_of(review: Review) -> ScreeningRules:
         reviewers_per_record=int(screening.get("reviewers_per_record", 1)),
         exclusion_reasons=tuple(str(r) for r in screening.get("exclusion_reasons") or ()),
         keywords=tuple(str(k) for k in keywords),
+        exclusion_terms=_exclusion_terms(protocol.get("criteria") or {}),
         events_field=str(outcome.get("events_field", "n_resorbed")),
         total_field=str(outcome.get("total_field", "n_total")),
         extraction=dict(protocol.get("extraction") or {}),
     )
+
+
+def _exclusion_terms(criteria: dict[str, Any]) -> tuple[str, ...]:
+    terms: dict[str, None] = {}
+    for name in criteria.get("exclude_publication_types") or []:
+        words = str(name).lower().split()
+        if words and len(words[-1]) > 4 and words[-1].endswith("s") and not words[-1].endswith("ss"):
+            words[-1] = words[-1][:-1]
+        if words:
+            terms.setdefault(" ".join(words), None)
+    return tuple(terms)
 
 
 def _query_words(query: str) -> list[str]:
