@@ -24,7 +24,7 @@ from db.session import make_engine, make_sessionmaker
 from services.digest.outbox import mail_domain_of
 from services.locks import make_review_lock
 from services.settings import Settings
-from services.web import errors
+from services.web import api_docs, errors
 from services.web.cache import SnapshotCache
 from services.web.recompute import LocalRecompute
 from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
@@ -63,7 +63,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Screen records, resolve conflicts, confirm extractions, follow the estimate.",
         version="0.1.0",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by services.web.api_docs from packaged assets (see there)
         redoc_url=None,
         lifespan=_lifespan,
     )
@@ -93,6 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(TimingAndHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_docs.install(app)
     for module in (auth, reviews, screening, conflicts, extraction, exports):
         app.include_router(module.router)
     errors.install(app)
