@@ -3,18 +3,23 @@ the app's own Content-Security-Policy (``script-src 'self'``, no inline script).
 
 FastAPI's default page loads Swagger UI from a CDN and starts it with an inline script, both of
 which the CSP blocks (the page stayed blank). Here the assets come from the packaged
-distribution ``swagger-ui-bundle`` (mounted at ``/api/docs/assets``) and the start-up code is a
-static file of our own (``/static/api-docs.js``).
+distribution ``fastapi-standalone-docs`` (its Swagger UI 5 files, which read OpenAPI 3.1 as
+FastAPI writes it; mounted at ``/api/docs/assets``) and the start-up code is a static file of our
+own (``/static/api-docs.js``): that package's own page starts Swagger UI inline, which the CSP
+would block.
 """
 
 from __future__ import annotations
 
-import swagger_ui_bundle
+from pathlib import Path
+
+import fastapi_standalone_docs
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/api/docs/assets"
+SWAGGER_DIR = Path(fastapi_standalone_docs.__file__).resolve().parent / "static" / "swagger"
 PAGE = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -35,7 +40,7 @@ PAGE = f"""<!doctype html>
 def install(app: FastAPI) -> None:
     """Mount the packaged Swagger UI assets and the ``/api/docs`` page on ``app``."""
     app.mount(
-        ASSETS, StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="api-docs-assets"
+        ASSETS, StaticFiles(directory=SWAGGER_DIR), name="api-docs-assets"
     )
 
     @app.get("/api/docs", include_in_schema=False)

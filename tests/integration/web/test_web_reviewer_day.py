@@ -5,7 +5,7 @@ command line (``init`` + the two demo updates, as ``scripts/demo`` does), then a
 the demo's queue at 1366 px (the retracted record among it), confirms data, and every screen is
 checked; the same pages are then checked at 390 px for horizontal overflow. The tests run in
 file order and build on each other (the flow of one day). Screenshots go to tests/artifacts/
-and docs/screenshots/ (the README's pictures).
+and docs/images/ (the README's pictures: web-queue.png, web-dashboard.png, web-phone.png).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import (
+    AuditLog,
     EstimateSnapshot,
     OutboxEmail,
     Record,
@@ -43,8 +44,7 @@ from services.web import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[3]
-ARTIFACTS = ROOT / "tests" / "artifacts"
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "images"  # the README's pictures, re-taken by this test
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -250,7 +250,8 @@ def test_screen_the_demo_queue_retraction_marked(server, rita):
         if pmid == RETRACTED_PMID:
             flags = page.inner_text("#flags")
             assert "Retracted" in flags and "PMID 99000203" in flags
-            page.screenshot(path=str(ARTIFACTS / "day-retracted-card.png"), full_page=True)
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "web-queue.png"), full_page=True)
         if pmid == 99000110:
             assert "No abstract" in page.inner_text("#flags")
         if pmid in INCLUDE:
@@ -333,7 +334,7 @@ def test_retraction_on_studies_and_extraction_and_left_out_of_pooling(server, ri
     svg = page.request.get(f"{base}/reviews/{SLUG}/forest.svg").text()
     assert "Left out" in svg and "(new)" in svg
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "web-dashboard.png"), full_page=True)
 
 
 def test_digest_reports_the_retraction_and_status_counts_it(server, factory, demo_db):
@@ -397,6 +398,9 @@ def test_dashboard_runs_and_audit_log_paging(server, rita, factory):
         review = session.scalars(select(Review).where(Review.slug == SLUG)).one()
         session.add(SearchRun(review_id=review.id, status="harvested", error="boom: E-utilities down", query="q",
                               window_start=dt.date(2024, 1, 14), window_end=dt.date(2024, 1, 15)))
+        # enough lines for two pages, each with a long detail that must wrap inside its card
+        session.add_all(AuditLog(review_id=review.id, action="test.line", entity="test", entity_id=i,
+                                 detail={"text": "x" * 300}) for i in range(30))
     rita.goto(f"{base}/reviews/{SLUG}")
     newest = rita.locator("#runs tbody tr").first
     assert "failed" in newest.inner_text() and "running" not in newest.inner_text()
@@ -407,6 +411,9 @@ def test_dashboard_runs_and_audit_log_paging(server, rita, factory):
     with rita.expect_navigation():
         rita.click("#audit-log a[rel=next]")
     assert "Page 2 of" in rita.inner_text("#audit-log .pager")
+    card = rita.locator("#audit-log").bounding_box()
+    table = rita.locator("#audit-log table").bounding_box()
+    assert table["x"] + table["width"] <= card["x"] + card["width"] + 1  # no overflow of its card
 
 
 def test_help_box_closes_and_covers_no_button(server, rita):
@@ -477,5 +484,5 @@ def test_main_pages_fit_a_phone(server, browser, factory):
             assert page.locator("#record").count() == 1
             page.keyboard.press("?")
             no_overflow(page)
-            page.screenshot(path=str(SCREENSHOTS / "phone-record.png"), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / "web-phone.png"), full_page=True)
     context.close()
