@@ -362,3 +362,61 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvidenceSnapshot(Timestamped, Base):
+    """The predictor and mechanism evidence and the certainty ratings at one recompute.
+
+    Taken with each estimate snapshot; the next one is compared with it to tell followers what
+    changed ("Modic change: 3 → 4 studies, 3 against resorption").
+    """
+
+    __tablename__ = "evidence_snapshots"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    estimate_snapshot_id: Mapped[int | None] = mapped_column(
+        ForeignKey("estimate_snapshots.id", ondelete="SET NULL")
+    )
+    predictors: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    mechanisms: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    grade: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    changes: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
+
+class RobRating(Timestamped, Base):
+    """One reviewer's risk-of-bias assessment of one study with the protocol's tool.
+
+    ``role`` is ``rater`` (blind to the other rater) or ``consensus`` (the admin's resolution of
+    a conflict between the two raters). A rater re-rating a study updates their row.
+    """
+
+    __tablename__ = "rob_ratings"
+    __table_args__ = (UniqueConstraint("study_id", "user_id", "tool", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    tool: Mapped[str] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20), default="rater")  # rater|consensus
+    answers: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    overall: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GradeJudgement(Timestamped, Base):
+    """A reviewer's confirmation of one GRADE domain of an outcome (history: newest wins).
+
+    ``proposed`` is the machine's downgrade when the reviewer confirmed; ``downgrade`` the
+    reviewer's (0, 1 or 2 levels).
+    """
+
+    __tablename__ = "grade_judgements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    outcome: Mapped[str] = mapped_column(String(60))
+    domain: Mapped[str] = mapped_column(String(40))
+    proposed: Mapped[int | None] = mapped_column(Integer)
+    downgrade: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -27,7 +27,10 @@ TABLES = {
     "prevalence": ("table1_prevalence.csv", "seed:table1"),
     "predictors": ("table2_predictors.csv", "seed:table2"),
     "mechanisms": ("table3_mechanisms.csv", "seed:table3"),
+    # The direction of each predictor where the seed's text states it (Table 2 does not).
+    "predictor_directions": ("table2_directions.csv", "seed:text"),
 }
+OPTIONAL_TABLES = {"predictor_directions"}
 REFERENCE_COLUMNS = {"ref", "authors", "title", "journal", "year", "doi"}
 
 
@@ -41,6 +44,7 @@ class BaselineCounts:
     prevalence: int = 0
     predictors: int = 0
     mechanisms: int = 0
+    predictor_directions: int = 0
 
 
 def _read_csv(path: Path, required: set[str]) -> list[dict[str, str]]:
@@ -103,6 +107,8 @@ def import_baseline(session: Session, review: Review, directory: Path) -> Baseli
         counts.references += 1
     session.flush()
     for kind, (filename, source) in TABLES.items():
+        if kind in OPTIONAL_TABLES and not (directory / filename).is_file():
+            continue
         rows = _read_csv(directory / filename, {"study", "ref"})
         setattr(counts, kind, _import_table(session, existing, kind, source, filename, rows))
     return counts

@@ -12,9 +12,12 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+if TYPE_CHECKING:
+    from services.meta_analysis.moderators import HypothesisSpec
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,99}$")
 
@@ -70,7 +73,7 @@ class Outcome(_Strict):
 
 class ExtractionField(_Strict):
     name: str
-    type: Literal["int", "float", "text", "choice", "list"]
+    type: Literal["int", "float", "text", "choice", "list", "findings"]
     label: str
     required: bool = False
     choices_from: str | None = None
@@ -85,6 +88,54 @@ class Extraction(BaseModel):
         """A named vocabulary of the section (designs, predictors, …); empty if absent."""
         value = (self.model_extra or {}).get(name, [])
         return [str(v) for v in value] if isinstance(value, list) else []
+
+
+class EvidenceVocabulary(_Strict):
+    """``[evidence]``: the words of the predictor and mechanism tables.
+
+    ``factor_aliases`` and ``species_aliases`` map a protocol label to the other spellings a
+    source uses (the seed prints "Disruption of PLL", "Rat"); a factor no alias matches stays
+    as printed and is marked as outside the vocabulary.
+    """
+
+    directions: list[str] = Field(
+        default_factory=lambda: ["favours resorption", "against resorption", "no association"]
+    )
+    effect_measures: list[str] = Field(default_factory=lambda: ["OR", "RR", "HR", "r", "p"])
+    species: list[str] = Field(default_factory=lambda: ["human", "animal", "in vitro"])
+    factor_aliases: dict[str, list[str]] = Field(default_factory=dict)
+    species_aliases: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class RobItem(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    text: str = Field(min_length=3)
+
+
+class RiskOfBias(_Strict):
+    """``[risk_of_bias]``: the tool studies are rated with, its items, answers and overall."""
+
+    tool: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    name: str
+    reference: str = ""
+    raters_per_study: Literal[1, 2] = 2
+    answers: list[str] = Field(default_factory=lambda: ["yes", "no", "unclear", "not applicable"])
+    overall: list[str] = Field(default_factory=lambda: ["low", "moderate", "high"])
+    items: list[RobItem] = Field(min_length=1)
+
+
+class Grade(_Strict):
+    """``[grade]``: where certainty starts and the numbers that propose each downgrade."""
+
+    start: Literal["high", "moderate", "low"] = "high"
+    rob_serious_share: float = Field(default=0.5, gt=0, le=1)
+    rob_very_serious_share: float = Field(default=0.8, gt=0, le=1)
+    i2_serious: float = Field(default=50.0, ge=0, le=100)
+    i2_very_serious: float = Field(default=75.0, ge=0, le=100)
+    pi_width_very_serious: float = Field(default=0.5, gt=0, le=1)
+    ci_width_serious: float = Field(default=0.2, gt=0, le=1)
+    ci_width_very_serious: float = Field(default=0.4, gt=0, le=1)
+    egger_p: float = Field(default=0.10, gt=0, lt=1)
 
 
 class Schedule(_Strict):
@@ -121,6 +172,32 @@ class Digest(_Strict):
         return value
 
 
+class Hypothesis(_Strict):
+    """A claim about subgroups, tested on every update (see services.meta_analysis.moderators)."""
+
+    name: str = Field(min_length=1)
+    by: str = Field(min_length=1)
+    expect: Literal["greater", "less", "differs", "similar"]
+    groups: dict[str, list[str]] = Field(default_factory=dict)
+    cut: float | None = None
+    min_studies: int = Field(default=2, ge=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+
+    def spec(self) -> HypothesisSpec:
+        """The engine's plain form of the hypothesis (imported here: the engine loads SciPy)."""
+        from services.meta_analysis.moderators import HypothesisSpec
+
+        return HypothesisSpec(**self.model_dump())
+
+
+class Analysis(_Strict):
+    """Moderator analyses of the outcome: subgroup fields, meta-regression fields, hypotheses."""
+
+    subgroups: list[str] = Field(default_factory=list)
+    moderators: list[str] = Field(default_factory=list)
+    hypotheses: list[Hypothesis] = Field(default_factory=list)
+
+
 class Protocol(_Strict):
     slug: str
     title: str
@@ -132,6 +209,10 @@ class Protocol(_Strict):
     extraction: Extraction = Field(default_factory=Extraction)
     schedule: Schedule = Field(default_factory=Schedule)
     digest: Digest = Field(default_factory=Digest)
+    analysis: Analysis = Field(default_factory=Analysis)
+    evidence: EvidenceVocabulary = Field(default_factory=EvidenceVocabulary)
+    risk_of_bias: RiskOfBias | None = None
+    grade: Grade = Field(default_factory=Grade)
 
     def digest_hash(self) -> str:
         """A stable hash of the protocol's content (stored with the review)."""

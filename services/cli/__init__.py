@@ -23,7 +23,7 @@ app = typer.Typer(
 )
 
 # Modules that add commands; each defines register(app: typer.Typer) -> None.
-_COMMAND_MODULES: tuple[str, ...] = ("harvest", "workers", "extraction", "meta", "web")
+_COMMAND_MODULES: tuple[str, ...] = ("harvest", "workers", "extraction", "meta", "web", "evidence")
 
 
 def _register_all() -> None:

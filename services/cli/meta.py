@@ -23,6 +23,7 @@ from services.cli.errors import CliError
 if TYPE_CHECKING:
     from services.meta_analysis.analysis import Analysis
     from services.meta_analysis.audit import Headline
+    from services.meta_analysis.regression import RegressionResult
     from services.meta_analysis.studies import Study
 from services.protocol import Protocol
 
@@ -37,6 +38,10 @@ TransformOpt = Annotated[
 TestOpt = Annotated[str | None, typer.Option("--test", help="z or knha (Hartung–Knapp).")]
 ByOpt = Annotated[
     str | None, typer.Option("--by", help="Subgroups by a field: design, country, decade, …")
+]
+ModeratorOpt = Annotated[
+    str | None,
+    typer.Option("--moderator", help="Meta-regression on a field: follow_up, year, age_range, …"),
 ]
 
 
@@ -76,6 +81,48 @@ def _print_analysis(analysis: Analysis) -> None:
             )
 
 
+def _print_moderator(model: RegressionResult) -> None:
+    typer.echo(
+        f"meta-regression on {model.moderator} ({model.kind}; {model.method} {model.transform}, "
+        f"{model.test}), k = {model.k}"
+    )
+    for c in model.coefficients:
+        typer.echo(
+            f"  {c.name}: {c.estimate:.4f} (SE {c.se:.4f}), p = {c.p:.3g}, "
+            f"CI [{c.ci_low:.4f}; {c.ci_high:.4f}]"
+        )
+    df = model.qm_df[0] if model.qm_df[1] is None else f"{model.qm_df[0]}, {model.qm_df[1]}"
+    typer.echo(
+        f"  test of moderators: QM = {model.qm:.3f} (df {df}), p = {model.qm_p:.3g}; "
+        f"residual tau² = {model.tau2:.4f}, I² = {model.i2:.1f}%, "
+        f"R² = {'–' if model.r2 is None else f'{model.r2:.1f}%'}"
+    )
+    for note in model.notes:
+        typer.echo(f"  note: {note}")
+
+
+def _moderator(
+    studies: list[Study], name: str, options: dict[str, Any], *, kind: str | None = None
+) -> RegressionResult:
+    """The meta-regression of ``studies`` on field ``name`` (durations in months, ranges' centres)."""
+    from services.meta_analysis.errors import MetaAnalysisError
+    from services.meta_analysis.moderators import numeric_value
+    from services.meta_analysis.regression import meta_regression
+
+    if str(options["method"]).upper() == "GLMM":
+        raise CliError("meta-regression uses REML, ML, DL or PM, not GLMM: pass --method")
+    raw = [s.value(name) for s in studies]
+    numbers = [numeric_value(s, name) for s in studies]
+    if kind is None:
+        present = [(r, v) for r, v in zip(raw, numbers, strict=True) if r not in (None, "")]
+        kind = "continuous" if present and all(v is not None for _, v in present) else "categorical"
+    values = numbers if kind == "continuous" else raw
+    try:
+        return meta_regression(studies, name, kind=kind, values=values, **options)
+    except MetaAnalysisError as exc:
+        raise CliError(str(exc)) from exc
+
+
 def _options(
     method: str | None, transform: str | None, test: str | None, outcome: Any = None
 ) -> dict[str, Any]:
@@ -102,9 +149,10 @@ def pool_csv(
     transform: TransformOpt = None,
     test: TestOpt = None,
     by: ByOpt = None,
+    moderator: ModeratorOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Audit and pool any CSV of studies (no database)."""
+    """Audit and pool any CSV of studies (no database); --by subgroups, --moderator regression."""
     from services.meta_analysis.errors import MetaAnalysisError
     from services.meta_analysis.studies import read_studies_csv
 
@@ -114,11 +162,35 @@ def pool_csv(
         studies = read_studies_csv(file)
     except MetaAnalysisError as exc:
         raise CliError(f"{file.name}: {exc}") from exc
-    analysis = _run(studies, by=by, **_options(method, transform, test))
+    options = _options(method, transform, test)
+    analysis = _run(studies, by=by, **options)
+    _report(analysis, by, moderator, options, {}, json_out)
+
+
+def _report(
+    analysis: Analysis,
+    by: str | None,
+    moderator: str | None,
+    options: dict[str, Any],
+    data: dict[str, Any],
+    json_out: bool,
+) -> None:
+    """Print (or dump as JSON) the analysis with its subgroup and moderator models."""
+    models = {}
+    if by is not None:
+        models["subgroup_model"] = _moderator(analysis.included, by, options, kind="categorical")
+    if moderator is not None:
+        models["moderator"] = _moderator(analysis.included, moderator, options)
     if json_out:
-        typer.echo(json.dumps(analysis.to_dict(), indent=2))
-    else:
-        _print_analysis(analysis)
+        out = {**data, **analysis.to_dict(), **{k: m.to_dict() for k, m in models.items()}}
+        typer.echo(json.dumps(out, indent=2))
+        return
+    _print_analysis(analysis)
+    if "subgroup_model" in models:
+        typer.echo("  mixed-effects subgroup model (one tau², metafor mods = ~ factor):")
+        _print_moderator(models["subgroup_model"])
+    if "moderator" in models:
+        _print_moderator(models["moderator"])
 
 
 def _review_analysis(
@@ -170,6 +242,10 @@ def estimates(
     transform: TransformOpt = None,
     test: TestOpt = None,
     by: ByOpt = None,
+    moderator: ModeratorOpt = None,
+    hypotheses: Annotated[
+        bool, typer.Option("--hypotheses", help="Test the protocol's subgroup hypotheses.")
+    ] = False,
     save: Annotated[
         bool, typer.Option("--save", help="Store a snapshot and report changes.")
     ] = False,
@@ -180,18 +256,38 @@ def estimates(
     protocol = ctx.protocol(review)
     options = _options(method, transform, test, protocol.outcome)
     analysis, _ = _review_analysis(ctx, review, by, options)
-    data = {"review": review, **analysis.to_dict()}
+    if hypotheses:
+        _print_hypotheses(analysis, protocol, options, review, json_out)
+        return
+    data: dict[str, Any] = {"review": review}
     if save:
         data.update(_save(ctx, review, protocol, options))
-    if json_out:
-        typer.echo(json.dumps(data, indent=2))
-        return
-    _print_analysis(analysis)
-    if save:
+    _report(analysis, by, moderator, options, data, json_out)
+    if save and not json_out:
         typer.echo(
             f"snapshot {data['snapshot_id']}: "
             + ("; ".join(data["changes"]["reasons"]) or "no change past the thresholds")
         )
+
+
+def _print_hypotheses(
+    analysis: Analysis, protocol: Protocol, options: dict[str, Any], review: str, json_out: bool
+) -> None:
+    from services.meta_analysis.moderators import check_hypotheses
+
+    if str(options["method"]).upper() == "GLMM":
+        raise CliError("hypotheses are tested with REML, ML, DL or PM, not GLMM: pass --method")
+    specs = [h.spec() for h in protocol.analysis.hypotheses]
+    if not specs:
+        raise CliError(f"review {review!r} declares no [[analysis.hypotheses]] in its protocol")
+    results = check_hypotheses(analysis.included, specs, **options)
+    if json_out:
+        typer.echo(
+            json.dumps({"review": review, "hypotheses": [r.to_dict() for r in results]}, indent=2)
+        )
+        return
+    for r in results:
+        typer.echo(r.sentence())
 
 
 def _save(ctx: Context, review: str, protocol: Protocol, options: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +308,7 @@ def _save(ctx: Context, review: str, protocol: Protocol, options: dict[str, Any]
             thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
             events_field=protocol.outcome.events_field,
             total_field=protocol.outcome.total_field,
+            hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
         )
         return {"snapshot_id": snap.id, "changes": changes.to_dict()}
 
@@ -240,20 +337,23 @@ def audit_cmd(review: ReviewOpt = "ldh_resorption", json_out: JsonOpt = False) -
 
 
 def plot(
-    kind: Annotated[str, typer.Argument(help="forest or cumulative")],
+    kind: Annotated[str, typer.Argument(help="forest, cumulative or bubble")],
     out: Annotated[Path, typer.Option("--out", help="Output file, .png or .svg.")],
     review: ReviewOpt = "ldh_resorption",
     method: MethodOpt = None,
     transform: TransformOpt = None,
     test: TestOpt = None,
     by: ByOpt = None,
+    moderator: ModeratorOpt = None,
 ) -> None:
-    """Draw the review's forest plot (optionally by subgroup) or cumulative plot."""
+    """Draw the review's forest plot (optionally by subgroup), cumulative or bubble plot."""
     from services.meta_analysis.breakdowns import cumulative
     from services.meta_analysis.plots import cumulative_plot, forest_plot
 
-    if kind not in ("forest", "cumulative"):
-        raise CliError(f"plot kind must be forest or cumulative, got {kind!r}")
+    if kind not in ("forest", "cumulative", "bubble"):
+        raise CliError(f"plot kind must be forest, cumulative or bubble, got {kind!r}")
+    if kind == "bubble" and moderator is None:
+        raise CliError("plot bubble needs --moderator FIELD (a continuous field)")
     if out.suffix.lower() not in (".png", ".svg"):
         raise CliError(f"--out must end in .png or .svg, got {out.name!r}")
     ctx = context()
@@ -261,7 +361,12 @@ def plot(
     options = _options(method, transform, test, protocol.outcome)
     analysis, _ = _review_analysis(ctx, review, by if kind == "forest" else None, options)
     title = protocol.title
-    if kind == "cumulative":
+    if kind == "bubble":
+        from services.meta_analysis.bubble import bubble_plot
+
+        model = _moderator(analysis.included, str(moderator), options, kind="continuous")
+        bubble_plot(model, out, title=f"{title}: {moderator}")
+    elif kind == "cumulative":
         if str(options["method"]).upper() == "GLMM":
             options["method"] = "REML"
         rows = cumulative(analysis.included, **options)

@@ -49,17 +49,30 @@ def recompute_and_queue(
     """
     protocol = Protocol.model_validate(review.protocol)
     outcome = protocol.outcome
-    snapshot, changes, _ = record_snapshot(
-        session, review, outcome=outcome.name,
+    snapshot, changes, analysis = record_snapshot(
+        session,
+        review,
+        outcome=outcome.name,
         options={"transform": outcome.transform, "method": outcome.method, "test": outcome.test},
         headline=headline_of(protocol),
         thresholds=Thresholds.from_mapping(protocol.digest.thresholds.model_dump()),
-        trigger=trigger, search_run_id=search_run_id,
-        events_field=outcome.events_field, total_field=outcome.total_field,
+        trigger=trigger,
+        search_run_id=search_run_id,
+        events_field=outcome.events_field,
+        total_field=outcome.total_field,
+        hypotheses=[h.spec() for h in protocol.analysis.hypotheses],
     )
     changes_dict: dict[str, Any] = changes.to_dict()
+    from services.evidence.snapshots import record_evidence  # evidence → screening → here
+
+    evidence = record_evidence(session, review, snapshot, analysis)
+    if evidence:  # the predictor/mechanism tables or the certainty changed (issue 11)
+        changes_dict["reasons"] = [*changes_dict.get("reasons", []), *evidence]
+        changes_dict["notify"] = True
+        snapshot.changes = changes_dict
     if not notify:
         return snapshot, []
-    rows = queue_digest(session, review, snapshot, changes_dict, base_url=base_url,
-                        mail_domain=mail_domain)
+    rows = queue_digest(
+        session, review, snapshot, changes_dict, base_url=base_url, mail_domain=mail_domain
+    )
     return snapshot, rows

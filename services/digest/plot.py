@@ -23,8 +23,10 @@ _STUDY_FIELDS = {f.name for f in fields(StudyRow)}
 
 def pool_result(data: dict[str, Any]) -> PoolResult | None:
     """Rebuild the PoolResult stored in a snapshot; None when it has no studies to draw."""
-    studies = [StudyRow(**{k: v for k, v in s.items() if k in _STUDY_FIELDS})
-               for s in data.get("studies") or []]
+    studies = [
+        StudyRow(**{k: v for k, v in s.items() if k in _STUDY_FIELDS})
+        for s in data.get("studies") or []
+    ]
     if not studies or "k" not in data:
         return None
     values = {k: v for k, v in data.items() if k in _POOL_FIELDS}

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from services.extraction.directions import propose_findings
 from services.extraction.patterns import outcome_regex
 from services.extraction.population import propose_age, propose_follow_up, propose_sex
 from services.extraction.proposal import FieldProposal, Proposal
@@ -56,6 +57,7 @@ def propose(
     found["age"] = propose_age(nz) if design != "review" else None
     found["herniation_type"] = propose_herniation_types(title, abstract, schema.herniation_types)
     found["predictors"] = propose_predictors(abstract, schema.predictors)
+    found["predictor_findings"] = propose_findings(abstract, schema.predictors)
     found["mechanisms"] = propose_mechanisms(title, abstract, schema.mechanisms)
     fields = {name: fp for name, fp in found.items() if fp is not None}
     logger.debug("proposed %d fields", len(fields))

@@ -31,6 +31,7 @@ FIELD_ORDER: tuple[str, ...] = (
     "sex",
     "herniation_type",
     "predictors",
+    "predictor_findings",
     "mechanisms",
 )
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -22,7 +23,8 @@ from sqlalchemy.orm import Session
 from db.models import EstimateSnapshot, Extraction, Review
 from db.models import Study as StudyRow
 from services.meta_analysis.analysis import Analysis, analyse
-from services.meta_analysis.audit import Headline
+from services.meta_analysis.audit import INFO, Finding, Headline
+from services.meta_analysis.moderators import HypothesisSpec, check_hypotheses, hypothesis_changes
 from services.meta_analysis.snapshots import Changes, Thresholds, compare, snapshot_summary
 from services.meta_analysis.studies import Study
 
@@ -145,10 +147,14 @@ def record_snapshot(
     search_run_id: int | None = None,
     events_field: str = "n_resorbed",
     total_field: str = "n_total",
+    hypotheses: Sequence[HypothesisSpec] = (),
 ) -> tuple[EstimateSnapshot, Changes, Analysis]:
     """Recompute ``review``'s estimate, compare it with the last snapshot, add (flush) a new one.
 
     ``options`` are :func:`services.meta_analysis.pool` keywords (transform, method, test).
+    ``hypotheses`` are tested on the pooled studies; their results are kept in the snapshot's
+    ``result["hypotheses"]``, a changed verdict is a reason to notify, and an untestable one is
+    an audit finding.
     """
     studies = load_studies(session, review.id, events_field=events_field, total_field=total_field)
     analysis = analyse(studies, headline=headline, **options)
@@ -159,6 +165,17 @@ def record_snapshot(
     summary = {**snapshot_summary(analysis.result, ids), "retracted_ids": retracted_ids}
     previous = latest_snapshot(session, review.id, outcome)
     changes = compare(None if previous is None else _summary_of(previous), summary, thresholds)
+    tested = check_hypotheses(analysis.included, hypotheses, **options)
+    moved = hypothesis_changes(
+        None if previous is None else (previous.result or {}).get("hypotheses"), tested
+    )
+    if moved:
+        changes = replace(changes, notify=True, reasons=(*changes.reasons, *moved))
+    findings = [f.to_dict() for f in analysis.findings] + [
+        Finding(INFO, "hypothesis_untestable", None, h.sentence()).to_dict()
+        for h in tested
+        if h.status == "untestable"
+    ]
     res = analysis.result
     row = EstimateSnapshot(
         review_id=review.id,
@@ -181,8 +198,9 @@ def record_snapshot(
             "excluded": dict(analysis.excluded),
             "retracted_ids": retracted_ids,
             "sensitivity": analysis.sensitivity,
+            "hypotheses": [h.to_dict() for h in tested],
         },
-        audit=[f.to_dict() for f in analysis.findings],
+        audit=findings,
         changes=changes.to_dict(),
     )
     session.add(row)

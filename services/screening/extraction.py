@@ -9,13 +9,14 @@ never commit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db.models import Extraction, ExtractionProposal, Review, Study, User
+from services.evidence.findings import convert_findings, findings_options
 from services.screening.decisions import audit
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
 from services.screening.rules import ScreeningRules, rules_of
@@ -30,10 +31,11 @@ class FieldSpec:
     """One field of the extraction form."""
 
     name: str
-    type: str  # int|float|text|choice|list
+    type: str  # int|float|text|choice|list|findings
     label: str
     required: bool
     choices: tuple[str, ...]
+    options: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # findings columns
 
 
 def form_fields(review: Review) -> list[FieldSpec]:
@@ -51,6 +53,7 @@ def form_fields(review: Review) -> list[FieldSpec]:
                 label=str(raw.get("label") or raw["name"]),
                 required=bool(raw.get("required", False)),
                 choices=tuple(str(c) for c in vocabulary),
+                options=findings_options(review.protocol) if raw.get("type") == "findings" else {},
             )
         )
     return specs
@@ -84,6 +87,8 @@ def validate_values(
 
 
 def _convert(spec: FieldSpec, value: Any) -> Any:
+    if spec.type == "findings":
+        return convert_findings(value, spec.choices, spec.options)
     if spec.type == "list":
         items = value if isinstance(value, list) else ([] if value in (None, "") else [value])
         items = [str(v).strip() for v in items if str(v).strip()]
@@ -242,7 +247,9 @@ def prefill(
             value = current.data.get(spec.name)
         elif proposal is not None and spec.name in proposal.fields:
             value = _proposed(proposal.fields[spec.name])
-        if spec.type == "list":
+        if spec.type == "findings":
+            values[spec.name] = [dict(row) for row in value or [] if isinstance(row, Mapping)]
+        elif spec.type == "list":
             values[spec.name] = (
                 list(value or []) if isinstance(value, list) else ([value] if value else [])
             )

@@ -27,7 +27,16 @@ from services.settings import Settings
 from services.web import api_docs, errors
 from services.web.cache import SnapshotCache
 from services.web.recompute import LocalRecompute
-from services.web.routes import auth, conflicts, exports, extraction, reviews, screening
+from services.web.routes import (
+    auth,
+    conflicts,
+    evidence,
+    exports,
+    extraction,
+    reviews,
+    rob,
+    screening,
+)
 from services.web.templating import make_templates
 
 logger = logging.getLogger(__name__)
@@ -94,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(TimingAndHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     api_docs.install(app)
-    for module in (auth, reviews, screening, conflicts, extraction, exports):
+    for module in (auth, reviews, screening, conflicts, extraction, exports, evidence, rob):
         app.include_router(module.router)
     errors.install(app)
     return app

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Extraction, Record, Study, User
+from services.evidence.findings import findings_from_form
 from services.screening import InvalidInputError, confirm_extraction
 from services.screening.extraction import (
     current_extraction,
@@ -119,6 +120,9 @@ async def extraction_submit(
     specs = form_fields(access.review)
     values: dict[str, Any] = {}
     for spec in specs:
+        if spec.type == "findings":
+            values[spec.name] = findings_from_form(form, spec.name)
+            continue
         items = [str(v) for v in form.getlist(spec.name)]
         values[spec.name] = items if spec.type == "list" else (items[0] if items else "")
     expected = str(form.get("expected_current_id") or "")

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db.models import AuditLog, EstimateSnapshot, Review, SearchRun
 from services.accounts import reviews_of
+from services.evidence.snapshots import latest_evidence
 from services.meta_analysis import PoolResult, StudyRow
 from services.meta_analysis.plots import forest_plot
 from services.screening import pair_agreements, progress
@@ -92,6 +93,7 @@ def dashboard(
             ],
             "agreements": pair_agreements(session=session, review=review),
             "audit_log": audit_log_page(session, review.id, log_page) if access.is_admin else None,
+            "evidence": latest_evidence(session, review.id),
         },
     )
 

@@ -36,16 +36,37 @@ def init_review(factory: sessionmaker[Session], protocol: Protocol, baseline: bo
             import_baseline(session, review, REVIEWS / protocol.slug / "baseline")
 
 
-def options(url: str, *, rate: float = 0, api_key: str | None = "test-key", batch: int = 500,
-            cap: int = 9_999, tries: int = 5, redis_url: str | None = None) -> PipelineOptions:
-    config = ClientConfig(base_url=url, api_key=api_key, timeout=10, max_tries=tries,
-                          backoff_base=0.01, backoff_max=0.05, batch_size=batch, esearch_cap=cap)
-    return PipelineOptions(client=config, rate_limit=rate, redis_url=redis_url,
-                           lock_dir=Path(tempfile.mkdtemp(prefix="lr-locks-")))
+def options(
+    url: str,
+    *,
+    rate: float = 0,
+    api_key: str | None = "test-key",
+    batch: int = 500,
+    cap: int = 9_999,
+    tries: int = 5,
+    redis_url: str | None = None,
+) -> PipelineOptions:
+    config = ClientConfig(
+        base_url=url,
+        api_key=api_key,
+        timeout=10,
+        max_tries=tries,
+        backoff_base=0.01,
+        backoff_max=0.05,
+        batch_size=batch,
+        esearch_cap=cap,
+    )
+    return PipelineOptions(
+        client=config,
+        rate_limit=rate,
+        redis_url=redis_url,
+        lock_dir=Path(tempfile.mkdtemp(prefix="lr-locks-")),
+    )
 
 
-def update(factory: sessionmaker[Session], protocol: Protocol, opts: PipelineOptions,
-           until: dt.date) -> UpdateResult:
+def update(
+    factory: sessionmaker[Session], protocol: Protocol, opts: PipelineOptions, until: dt.date
+) -> UpdateResult:
     return run_update(factory, protocol, opts, until=until)
 
 

@@ -16,14 +16,26 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "services.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _env(url: str, tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": url, "DATA_DIR": str(tmp_path / "var"),
-            "ENTREZ_BACKOFF_BASE": "0.01", "ENTREZ_BACKOFF_MAX": "0.05", "ENTREZ_MAX_TRIES": "3",
-            "ENTREZ_API_KEY": "test-key"}
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DATA_DIR": str(tmp_path / "var"),
+        "ENTREZ_BACKOFF_BASE": "0.01",
+        "ENTREZ_BACKOFF_MAX": "0.05",
+        "ENTREZ_MAX_TRIES": "3",
+        "ENTREZ_API_KEY": "test-key",
+    }
 
 
 @pytest.fixture
@@ -40,8 +52,11 @@ def sqlite_env(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def fresh_env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
-            "DATA_DIR": str(tmp_path / "var")}
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "DATA_DIR": str(tmp_path / "var"),
+    }
 
 
 def test_demo_update_then_status_json(env: dict[str, str]) -> None:
@@ -76,7 +91,9 @@ def test_a_database_that_is_not_migrated_is_refused(fresh_env: dict[str, str]) -
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "error: database schema is at nothing, code expects "
-        + _head() + ": run `living-review init` (it migrates the database)")
+        + _head()
+        + ": run `living-review init` (it migrates the database)"
+    )
 
 
 def _head() -> str:
@@ -87,8 +104,14 @@ def _head() -> str:
 
 BAD_ARGUMENTS = [
     (("update", "--review", "nope"), "error: unknown review 'nope'"),
-    (("update", "--snapshot", "/no/such/folder"), "error: snapshot folder /no/such/folder does not exist"),
-    (("update", "--snapshot", "demo", "--fault", "teapot:1"), "error: fault 'teapot:1' not understood"),
+    (
+        ("update", "--snapshot", "/no/such/folder"),
+        "error: snapshot folder /no/such/folder does not exist",
+    ),
+    (
+        ("update", "--snapshot", "demo", "--fault", "teapot:1"),
+        "error: fault 'teapot:1' not understood",
+    ),
     (("update", "--until", "last week"), "error: --until 'last week' is not a date"),
 ]
 
@@ -101,11 +124,13 @@ def test_bad_arguments_give_one_line(sqlite_env: dict[str, str]) -> None:
         assert result.stderr.strip().splitlines()[-1].startswith(message), result.stderr
 
 
-def test_a_malformed_protocol_names_file_and_field(fresh_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_malformed_protocol_names_file_and_field(
+    fresh_env: dict[str, str], tmp_path: Path
+) -> None:
     reviews = tmp_path / "reviews"
     shutil.copytree(ROOT / "reviews" / "ldh_resorption", reviews / "ldh_resorption")
     path = reviews / "ldh_resorption" / "protocol.toml"
-    path.write_text(path.read_text().replace('recall_target = 0.95', 'recall_target = "high"'))
+    path.write_text(path.read_text().replace("recall_target = 0.95", 'recall_target = "high"'))
     result = cli("init", env={**fresh_env, "REVIEWS_DIR": str(reviews)})
     assert result.returncode == 1
     assert "protocol.toml: field screening.recall_target" in result.stderr

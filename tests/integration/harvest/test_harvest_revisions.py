@@ -23,13 +23,25 @@ def snapshot(path: Path, articles: list[Article]) -> Path:
     return path
 
 
-def test_a_revised_record_updates_the_row_and_keeps_the_old_version(session_factory, tmp_path) -> None:
+def test_a_revised_record_updates_the_row_and_keeps_the_old_version(
+    session_factory, tmp_path
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
-    v1 = Article(pmid=99100001, created=DAY, title="Resorption of disc herniation",
-                 abstract=[("", "Of 40 patients, 30 resorbed.")])
-    v2 = Article(pmid=99100001, created=DAY, title="Resorption of lumbar disc herniation",
-                 abstract=[("", "Of 40 patients, 31 resorbed.")], version=1, revised=DAY + dt.timedelta(days=3))
+    v1 = Article(
+        pmid=99100001,
+        created=DAY,
+        title="Resorption of disc herniation",
+        abstract=[("", "Of 40 patients, 30 resorbed.")],
+    )
+    v2 = Article(
+        pmid=99100001,
+        created=DAY,
+        title="Resorption of lumbar disc herniation",
+        abstract=[("", "Of 40 patients, 31 resorbed.")],
+        version=1,
+        revised=DAY + dt.timedelta(days=3),
+    )
     with ReplayServer(snapshot(tmp_path / "a", [v1])) as server:
         update(session_factory, protocol, options(server.url), DAY + dt.timedelta(days=1))
     with ReplayServer(snapshot(tmp_path / "b", [v2])) as server:
@@ -46,12 +58,20 @@ def test_a_revised_record_updates_the_row_and_keeps_the_old_version(session_fact
 def test_a_retraction_notice_flags_the_linked_included_study(session_factory, tmp_path) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol)
-    dup = Article(pmid=99100002, created=DAY, doi="10.1186/s12891-020-03723-2", year=2020,
-                  title="Non-surgical treatment with XSHHD for ruptured lumbar disc herniation")
-    notice = Article(pmid=99100003, created=DAY + dt.timedelta(days=1),
-                     title="Retraction Note: Non-surgical treatment with XSHHD",
-                     publication_types=["Retraction of Publication"],
-                     corrections=[("RetractionOf", "BMC Musculoskelet Disord. 2020", 99100002)])
+    dup = Article(
+        pmid=99100002,
+        created=DAY,
+        doi="10.1186/s12891-020-03723-2",
+        year=2020,
+        title="Non-surgical treatment with XSHHD for ruptured lumbar disc herniation",
+    )
+    notice = Article(
+        pmid=99100003,
+        created=DAY + dt.timedelta(days=1),
+        title="Retraction Note: Non-surgical treatment with XSHHD",
+        publication_types=["Retraction of Publication"],
+        corrections=[("RetractionOf", "BMC Musculoskelet Disord. 2020", 99100002)],
+    )
     with ReplayServer(snapshot(tmp_path / "a", [dup])) as server:
         update(session_factory, protocol, options(server.url), DAY)
     with ReplayServer(snapshot(tmp_path / "b", [dup, notice])) as server:
@@ -64,12 +84,20 @@ def test_a_retraction_notice_flags_the_linked_included_study(session_factory, tm
         assert session.scalars(select(AuditLog).where(AuditLog.action == "study.retracted")).one()
 
 
-def test_a_retracted_background_reference_is_not_an_included_study(session_factory, tmp_path) -> None:
+def test_a_retracted_background_reference_is_not_an_included_study(
+    session_factory, tmp_path
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol)
     # reference 2 of the seed is cited, not included; the retraction here is made up for the test
-    ref = Article(pmid=99100010, created=DAY, doi="10.1016/s0140-6736(21)00733-9", year=2021,
-                  title="Low back pain", publication_types=["Journal Article", "Retracted Publication"])
+    ref = Article(
+        pmid=99100010,
+        created=DAY,
+        doi="10.1016/s0140-6736(21)00733-9",
+        year=2021,
+        title="Low back pain",
+        publication_types=["Journal Article", "Retracted Publication"],
+    )
     with ReplayServer(snapshot(tmp_path / "a", [ref])) as server:
         update(session_factory, protocol, options(server.url), DAY)
     with session_factory() as session:

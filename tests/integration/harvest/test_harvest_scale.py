@@ -67,7 +67,9 @@ def _hammer(url: str, redis_url: str, n: int) -> None:
 def test_the_limit_holds_across_processes_through_redis(demo_snapshot, redis_url) -> None:
     with ReplayServer(demo_snapshot) as server:
         context = multiprocessing.get_context("spawn")
-        workers = [context.Process(target=_hammer, args=(server.url, redis_url, 6)) for _ in range(3)]
+        workers = [
+            context.Process(target=_hammer, args=(server.url, redis_url, 6)) for _ in range(3)
+        ]
         for worker in workers:
             worker.start()
         for worker in workers:

@@ -19,26 +19,35 @@ CRDT = re.compile(r"(\d{4}/\d{2}/\d{2}):(\d{4}/\d{2}/\d{2})\[crdt\]")
 
 
 def crdt_windows(server: ReplayServer, since: int = 0) -> list[tuple[str, str]]:
-    return [CRDT.search(e["params"]["term"]).groups()  # type: ignore[union-attr]
-            for e in server.state.log[since:] if e["utility"] == "esearch"]
+    return [
+        CRDT.search(e["params"]["term"]).groups()  # type: ignore[union-attr]
+        for e in server.state.log[since:]
+        if e["utility"] == "esearch"
+    ]
 
 
 def test_baseline_import_counts(session_factory) -> None:
     init_review(session_factory, ldh_protocol())
     init_review(session_factory, ldh_protocol())  # re-running init adds nothing
     with session_factory() as session:
-        kinds = dict(session.execute(
-            select(Extraction.kind, func.count()).group_by(Extraction.kind)).all())
+        kinds = dict(
+            session.execute(select(Extraction.kind, func.count()).group_by(Extraction.kind)).all()
+        )
         assert kinds == {"prevalence": 31, "predictors": 17, "mechanisms": 22}
         assert session.scalar(select(func.count()).select_from(Study)) == 90
-        ellenberg = session.scalars(select(Extraction).join(Study).where(
-            Study.ref_no == 14, Extraction.kind == "prevalence")).one()
+        ellenberg = session.scalars(
+            select(Extraction)
+            .join(Study)
+            .where(Study.ref_no == 14, Extraction.kind == "prevalence")
+        ).one()
         # imported as printed: 111 resorbed of 14 is impossible, and kept for the audit to find
         assert (ellenberg.data["n_total"], ellenberg.data["n_resorbed"]) == (14, 111)
         assert ellenberg.provenance["file"] == "table1_prevalence.csv"
 
 
-def test_two_updates_are_incremental_and_a_third_adds_nothing(session_factory, demo_snapshot) -> None:
+def test_two_updates_are_incremental_and_a_third_adds_nothing(
+    session_factory, demo_snapshot
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol)
     with ReplayServer(demo_snapshot) as server:
@@ -52,8 +61,13 @@ def test_two_updates_are_incremental_and_a_third_adds_nothing(session_factory, d
         assert crdt_windows(server, seen) == [("2024/01/04", "2024/01/14")]
         assert second.new == 9
         with session_factory() as session:
-            new_pmids = set(session.scalars(
-                select(Record.pmid).join(ReviewRecord).where(ReviewRecord.search_run_id == second.run_id)))
+            new_pmids = set(
+                session.scalars(
+                    select(Record.pmid)
+                    .join(ReviewRecord)
+                    .where(ReviewRecord.search_run_id == second.run_id)
+                )
+            )
         assert new_pmids == {p for p in range(99000201, 99000210)}
         third = update(session_factory, protocol, opts, WEEK2_END)
         assert (third.new, third.updated, third.linked) == (0, 0, 0)
@@ -87,7 +101,9 @@ def test_transient_faults_are_retried(session_factory, demo_snapshot) -> None:
     assert result.requests == 6
 
 
-def test_persistent_fault_fails_the_run_and_the_next_run_refetches(session_factory, demo_snapshot) -> None:
+def test_persistent_fault_fails_the_run_and_the_next_run_refetches(
+    session_factory, demo_snapshot
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with ReplayServer(demo_snapshot) as server:
@@ -130,11 +146,15 @@ def test_a_second_update_of_the_same_review_is_refused(session_factory, demo_sna
     with ReplayServer(demo_snapshot, faults="slow=3:1") as server:
         opts = options(server.url)
         results: list[object] = []
-        first = threading.Thread(target=lambda: results.append(update(session_factory, protocol, opts, WEEK1_END)))
+        first = threading.Thread(
+            target=lambda: results.append(update(session_factory, protocol, opts, WEEK1_END))
+        )
         first.start()
         while not server.state.log:  # the first update is waiting for its slow esearch
             threading.Event().wait(0.05)
-        with pytest.raises(UpdateInProgressError, match="another update of ldh_resorption is running"):
+        with pytest.raises(
+            UpdateInProgressError, match="another update of ldh_resorption is running"
+        ):
             update(session_factory, protocol, opts, WEEK1_END)
         first.join(timeout=60)
     assert results and results[0].status == "succeeded"  # type: ignore[attr-defined]
@@ -142,12 +162,23 @@ def test_a_second_update_of_the_same_review_is_refused(session_factory, demo_sna
         assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"]
 
 
-def test_an_interrupted_run_is_closed_and_its_window_asked_again(session_factory, demo_snapshot) -> None:
+def test_an_interrupted_run_is_closed_and_its_window_asked_again(
+    session_factory, demo_snapshot
+) -> None:
     protocol = ldh_protocol()
     init_review(session_factory, protocol, baseline=False)
     with session_factory.begin() as session:  # a process died in the middle of an update
-        session.add(SearchRun(review_id=1, status="running", query="q", window_start=dt.date(2023, 10, 1),
-                              window_end=WEEK1_END, windows=[], stats={}))
+        session.add(
+            SearchRun(
+                review_id=1,
+                status="running",
+                query="q",
+                window_start=dt.date(2023, 10, 1),
+                window_end=WEEK1_END,
+                windows=[],
+                stats={},
+            )
+        )
     with ReplayServer(demo_snapshot) as server:
         result = update(session_factory, protocol, options(server.url), WEEK1_END)
     assert (result.status, result.window_start, result.new) == ("succeeded", "2023-10-01", 10)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import func, select
+from web_seed import PASSWORD
 
 from db.models import EstimateSnapshot, Extraction
-from web_seed import PASSWORD
 
 pytestmark = pytest.mark.integration
 

@@ -39,9 +39,16 @@ def wk_pg_url() -> Iterator[str]:
 def wk_engine(wk_pg_url: str) -> Iterator[Any]:
     engine = make_engine(wk_pg_url)
     with engine.begin() as conn:
-        tables = conn.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname='public' "
-            "AND tablename <> 'alembic_version'")).scalars().all()
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname='public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     yield engine
     engine.dispose()
@@ -77,4 +84,3 @@ def workers() -> Iterator[list[WorkerProcess]]:
     yield started
     for item in started:
         item.stop()
-

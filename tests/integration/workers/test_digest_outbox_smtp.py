@@ -28,14 +28,16 @@ def make_update(sessions, changes=CHANGED):  # type: ignore[no-untyped-def]
         a, b, c = add_studies(session, review, ["Autio 2006", "Benson 2010", "Chiu 2025"])
         add_snapshot(session, review, [a, b], 0.62)
         new = add_snapshot(session, review, [a, b, c], 0.66, changes)
-        rows = queue_digest(session, review, new, changes, base_url="http://lr.test",
-                            mail_domain="example.org")
+        rows = queue_digest(
+            session, review, new, changes, base_url="http://lr.test", mail_domain="example.org"
+        )
         return review.id, new.id, [r.id for r in rows]
 
 
 def smtp(server: SmtpServer) -> SmtpConfig:
-    return SmtpConfig(host="127.0.0.1", port=server.port, mail_from="lr <digest@example.org>",
-                      timeout=5)
+    return SmtpConfig(
+        host="127.0.0.1", port=server.port, mail_from="lr <digest@example.org>", timeout=5
+    )
 
 
 def parse(raw: bytes) -> email.message.EmailMessage:
@@ -48,9 +50,13 @@ def test_digest_rows_written_with_snapshot_and_sent_once(wk_sessions, smtp_serve
     with wk_sessions.begin() as session:  # queueing again (a redelivered task) adds nothing
         from db.models import EstimateSnapshot, Review
 
-        again = queue_digest(session, session.get(Review, review_id),
-                             session.get(EstimateSnapshot, snapshot_id), CHANGED,
-                             mail_domain="example.org")
+        again = queue_digest(
+            session,
+            session.get(Review, review_id),
+            session.get(EstimateSnapshot, snapshot_id),
+            CHANGED,
+            mail_domain="example.org",
+        )
         assert sorted(r.id for r in again) == sorted(row_ids)
     smtp_server.start()
     report = send_pending(wk_sessions, smtp(smtp_server))
@@ -102,13 +108,24 @@ def test_smtp_down_stays_pending_then_delivered_exactly_once(wk_sessions, smtp_s
     assert len({parse(m)["Message-ID"] for m in smtp_server.inbox.messages}) == 2
 
 
-def test_crash_after_smtp_accept_resends_the_same_message(wk_sessions, wk_pg_url,
-                                                          smtp_server) -> None:
+def test_crash_after_smtp_accept_resends_the_same_message(
+    wk_sessions, wk_pg_url, smtp_server
+) -> None:
     make_update(wk_sessions)
-    env = dict(os.environ, DATABASE_URL=wk_pg_url, SMTP_HOST="127.0.0.1",
-               SMTP_PORT=str(smtp_server.port), MAIL_FROM="lr <digest@example.org>")
-    sender = subprocess.Popen([sys.executable, "-c", "from services.cli import main; main()", "digest", "--send"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = dict(
+        os.environ,
+        DATABASE_URL=wk_pg_url,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_server.port),
+        MAIL_FROM="lr <digest@example.org>",
+    )
+    sender = subprocess.Popen(
+        [sys.executable, "-c", "from services.cli import main; main()", "digest", "--send"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     # The server accepts the first message, then the sender dies before it can mark it sent.
     smtp_server.inbox.on_data = lambda: os.kill(sender.pid, signal.SIGKILL)
     smtp_server.start()
@@ -129,14 +146,28 @@ def test_crash_after_smtp_accept_resends_the_same_message(wk_sessions, wk_pg_url
 def test_digest_preview_prints_the_next_digest_without_sending(wk_sessions, wk_pg_url) -> None:
     make_update(wk_sessions)
     env = dict(os.environ, DATABASE_URL=wk_pg_url)
-    shown = subprocess.run([sys.executable, "-m", "services.cli", "digest", "--preview"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    shown = subprocess.run(
+        [sys.executable, "-m", "services.cli", "digest", "--preview"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shown.returncode == 0, shown.stderr
-    assert "Subject: [living-review] Spontaneous resorption of LDH: 62.0% (k=2) → 66.0% (k=3)" \
+    assert (
+        "Subject: [living-review] Spontaneous resorption of LDH: 62.0% (k=2) → 66.0% (k=3)"
         in shown.stdout
+    )
     assert "  - Chiu 2025" in shown.stdout
     with wk_sessions() as session:
         assert session.scalars(select(OutboxEmail.status)).all() == ["pending", "pending"]
-    neither = subprocess.run([sys.executable, "-m", "services.cli", "digest"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=120)
+    neither = subprocess.run(
+        [sys.executable, "-m", "services.cli", "digest"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert neither.returncode == 1 and "--preview" in neither.stderr

@@ -35,17 +35,23 @@ DEBOUNCE = 3.0
 def init_with_baseline_snapshot(pg_url: str, sessions) -> None:  # type: ignore[no-untyped-def]
     """`living-review init`, then the baseline estimate stored (as `estimates --save` does)."""
     env = dict(os.environ, DATABASE_URL=pg_url)
-    subprocess.run(["living-review", "init"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=180)
+    subprocess.run(
+        ["living-review", "init"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=180
+    )
     with sessions.begin() as session:
         review = session.scalars(select(Review)).one()
         if session.scalar(select(EstimateSnapshot.id).limit(1)) is not None:
             return  # init stored the baseline estimate itself
         protocol = Protocol.model_validate(review.protocol)
         record_snapshot(
-            session, review, outcome=protocol.outcome.name,
+            session,
+            review,
+            outcome=protocol.outcome.name,
             options={"transform": "logit", "method": "REML", "test": "z"},
-            headline=headline_of(protocol), thresholds=Thresholds(), trigger="manual")
+            headline=headline_of(protocol),
+            thresholds=Thresholds(),
+            trigger="manual",
+        )
 
 
 def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped-def]
@@ -58,14 +64,26 @@ def confirm_lower_count(sessions, index: int) -> str:  # type: ignore[no-untyped
             session.add(user)
             session.flush()
         study, current = session.execute(
-            select(Study, Extraction).join(Extraction, Extraction.study_id == Study.id)
-            .where(Study.review_id == review.id, Extraction.kind == "prevalence",
-                   Extraction.superseded.is_(False)).order_by(Study.id)).all()[index]
+            select(Study, Extraction)
+            .join(Extraction, Extraction.study_id == Study.id)
+            .where(
+                Study.review_id == review.id,
+                Extraction.kind == "prevalence",
+                Extraction.superseded.is_(False),
+            )
+            .order_by(Study.id)
+        ).all()[index]
         fields = {f["name"] for f in review.protocol["extraction"]["fields"]}
         values = {k: v for k, v in current.data.items() if k in fields}
         values["n_resorbed"] = max(0, int(values["n_total"]) // 10)
-        confirm_extraction(session=session, review=review, user=user, study_id=study.id,
-                           values=values, expected_current_id=current.id)
+        confirm_extraction(
+            session=session,
+            review=review,
+            user=user,
+            study_id=study.id,
+            values=values,
+            expected_current_id=current.id,
+        )
         return study.label
 
 
@@ -73,18 +91,29 @@ def expected_estimate(sessions) -> float:  # type: ignore[no-untyped-def]
     """The pooled estimate recomputed here, independently of the worker."""
     with sessions() as session:
         data = session.scalars(
-            select(Extraction.data).join(Study, Study.id == Extraction.study_id)
-            .where(Extraction.kind == "prevalence", Extraction.superseded.is_(False),
-                   Study.status == "included")).all()
-    usable = [d for d in data if isinstance(d.get("n_resorbed"), int | float)
-              and isinstance(d.get("n_total"), int | float) and 0 <= d["n_resorbed"] <= d["n_total"]
-              and d["n_total"] > 0]
+            select(Extraction.data)
+            .join(Study, Study.id == Extraction.study_id)
+            .where(
+                Extraction.kind == "prevalence",
+                Extraction.superseded.is_(False),
+                Study.status == "included",
+            )
+        ).all()
+    usable = [
+        d
+        for d in data
+        if isinstance(d.get("n_resorbed"), int | float)
+        and isinstance(d.get("n_total"), int | float)
+        and 0 <= d["n_resorbed"] <= d["n_total"]
+        and d["n_total"] > 0
+    ]
     result = pool([d["n_resorbed"] for d in usable], [d["n_total"] for d in usable])
     return float(result.estimate)  # type: ignore[arg-type]
 
 
 def test_scheduled_update_then_confirmations_give_exactly_one_digest(
-        wk_sessions, wk_pg_url, wk_redis, smtp_server, workers) -> None:
+    wk_sessions, wk_pg_url, wk_redis, smtp_server, workers
+) -> None:
     if not DEMO.is_dir():
         pytest.skip("reviews/ldh_resorption/demo is missing")
     init_with_baseline_snapshot(wk_pg_url, wk_sessions)
@@ -92,16 +121,24 @@ def test_scheduled_update_then_confirmations_give_exactly_one_digest(
     redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
     smtp_server.start()
     with ReplayServer(DEMO) as replay:
-        env = env_for(wk_pg_url, redis_url, replay, SMTP_PORT=str(smtp_server.port),
-                      RECOMPUTE_DEBOUNCE_SECONDS=str(DEBOUNCE))
+        env = env_for(
+            wk_pg_url,
+            redis_url,
+            replay,
+            SMTP_PORT=str(smtp_server.port),
+            RECOMPUTE_DEBOUNCE_SECONDS=str(DEBOUNCE),
+        )
         worker = WorkerProcess(env, "wk-e2e", concurrency=2)
         workers.append(worker)
         worker.start()
         with wk_sessions() as session:
             review_id = session.scalars(select(Review.id)).one()
         send("living_review.scheduled_update", review_id, redis_url=redis_url)
-        wait_for(lambda: [r for r in runs(wk_sessions) if r[0] == "succeeded"], 120,
-                 "the scheduled update")
+        wait_for(
+            lambda: [r for r in runs(wk_sessions) if r[0] == "succeeded"],
+            120,
+            "the scheduled update",
+        )
         assert runs(wk_sessions)[0][1] > 0  # it harvested new records
         time.sleep(2)
         assert smtp_server.inbox.messages == []  # the update changed no estimate: no email
@@ -110,8 +147,7 @@ def test_scheduled_update_then_confirmations_give_exactly_one_digest(
         for index in range(3):  # three confirmations in a burst, each reported as the web would
             confirm_lower_count(wk_sessions, index)
             if debouncer.touch(review_id):
-                send("living_review.recompute_after_confirmations", review_id,
-                     redis_url=redis_url)
+                send("living_review.recompute_after_confirmations", review_id, redis_url=redis_url)
         wait_for(lambda: smtp_server.inbox.messages, 60, "the digest")
         time.sleep(DEBOUNCE + 3)
     assert len(smtp_server.inbox.messages) == 1

@@ -39,12 +39,14 @@ def test_file_lock_excludes_another_process(tmp_path) -> None:
         "try:\n    FileReviewLock(Path(sys.argv[1])).acquire(3, 'update-2')\n"
         "except ReviewBusyError as e:\n    print(e); sys.exit(3)\n"
     )
-    busy = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    busy = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert busy.returncode == 3 and "lock held by update-1" in busy.stdout
     lock.release(3, "update-1")
-    free = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    free = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert free.returncode == 0
 
 

@@ -28,8 +28,14 @@ UNTIL = "2024-01-20"
 def ldh(wk_sessions, wk_pg_url) -> int:  # type: ignore[no-untyped-def]
     """The LDH review initialised by the real `living-review init` (migrations, baseline)."""
     env = dict(os.environ, DATABASE_URL=wk_pg_url)
-    subprocess.run([shutil.which("living-review") or "living-review", "init"], cwd=ROOT,
-                   env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [shutil.which("living-review") or "living-review", "init"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     with wk_sessions() as session:
         return int(session.scalars(select(Review.id)).one())
 
@@ -43,9 +49,16 @@ def replay() -> Iterator[ReplayServer]:
 
 
 def env_for(pg: str, redis_url: str, replay: ReplayServer, **extra: str) -> dict[str, str]:
-    return worker_env(pg, redis_url, free_port(), ENTREZ_BASE_URL=replay.url,
-                      ENTREZ_RATE_LIMIT="0", ENTREZ_MAX_TRIES="2", ENTREZ_BACKOFF_BASE="0.1",
-                      **extra)
+    return worker_env(
+        pg,
+        redis_url,
+        free_port(),
+        ENTREZ_BASE_URL=replay.url,
+        ENTREZ_RATE_LIMIT="0",
+        ENTREZ_MAX_TRIES="2",
+        ENTREZ_BACKOFF_BASE="0.1",
+        **extra,
+    )
 
 
 def send(task: str, *args: object, redis_url: str, **kwargs: object) -> None:
@@ -59,36 +72,48 @@ def send(task: str, *args: object, redis_url: str, **kwargs: object) -> None:
 
 def runs(sessions) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
     with sessions() as session:
-        return [(r.status, r.n_new) for r in session.scalars(select(SearchRun).order_by(SearchRun.id))]
+        return [
+            (r.status, r.n_new) for r in session.scalars(select(SearchRun).order_by(SearchRun.id))
+        ]
 
 
 def counts(sessions) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     with sessions() as session:
-        return (session.scalar(select(func.count(Record.id))) or 0,
-                session.scalar(select(func.count(ReviewRecord.id))) or 0)
+        return (
+            session.scalar(select(func.count(Record.id))) or 0,
+            session.scalar(select(func.count(ReviewRecord.id))) or 0,
+        )
 
 
 def test_sigkilled_worker_mid_update_completes_after_restart_without_duplicates(
-        wk_sessions, wk_pg_url, wk_redis, ldh, replay, workers) -> None:
+    wk_sessions, wk_pg_url, wk_redis, ldh, replay, workers
+) -> None:
     url = wk_redis.connection_pool.connection_kwargs
     redis_url = f"redis://127.0.0.1:{url['port']}/{url['db']}"
-    env = env_for(wk_pg_url, redis_url, replay, CELERY_VISIBILITY_TIMEOUT="15",
-                  ENTREZ_BATCH_SIZE="3")
+    env = env_for(
+        wk_pg_url, redis_url, replay, CELERY_VISIBILITY_TIMEOUT="15", ENTREZ_BATCH_SIZE="3"
+    )
     replay.set_faults("slow=1@efetch:*")  # every efetch takes a second: the harvest takes a while
     first = WorkerProcess(env, "wk-kill-1")
     workers.append(first)
     first.start()
     send("living_review.start_update", ldh, redis_url=redis_url, until=UNTIL)
-    wait_for(lambda: sum("efetch" in str(e) for e in replay.state.log) >= 2, 60,
-             "the harvest to be fetching")
+    wait_for(
+        lambda: sum("efetch" in str(e) for e in replay.state.log) >= 2,
+        60,
+        "the harvest to be fetching",
+    )
     first.kill()  # SIGKILL to the whole worker: main process and children
     assert runs(wk_sessions) == [("running", 0)]
     replay.set_faults(None)
     second = WorkerProcess(env, "wk-kill-2")
     workers.append(second)
     second.start()
-    done = wait_for(lambda: [r for r in runs(wk_sessions) if r[0] == "succeeded"], 90,
-                    "the redelivered update to finish")
+    done = wait_for(
+        lambda: [r for r in runs(wk_sessions) if r[0] == "succeeded"],
+        90,
+        "the redelivered update to finish",
+    )
     assert len(runs(wk_sessions)) == 1 and done[0][1] > 0
     records, review_records = counts(wk_sessions)
     assert records == len({e.pmid for e in replay.state.records}) == review_records
@@ -96,7 +121,8 @@ def test_sigkilled_worker_mid_update_completes_after_restart_without_duplicates(
 
 
 def test_two_updates_of_one_review_at_once_one_runs_other_refused(
-        wk_sessions, wk_pg_url, wk_redis, ldh, replay, workers) -> None:
+    wk_sessions, wk_pg_url, wk_redis, ldh, replay, workers
+) -> None:
     kw = wk_redis.connection_pool.connection_kwargs
     redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
     replay.set_faults("slow=1:3")
@@ -130,9 +156,23 @@ def own_redis() -> Iterator[tuple[int, Path, list[subprocess.Popen[bytes]]]]:
 
 
 def start_redis(port: int, folder: Path, procs: list[subprocess.Popen[bytes]]) -> None:
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--dir", str(folder), "--appendonly", "yes", "--save", ""],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     procs.append(proc)
     client = redis.Redis(port=port)
     wait_for(lambda: _pings(client), 20, f"redis-server on {port}")
@@ -146,7 +186,8 @@ def _pings(client: redis.Redis) -> bool:
 
 
 def test_redis_restart_worker_reconnects_and_schedule_goes_on(
-        wk_sessions, wk_pg_url, ldh, replay, workers, own_redis) -> None:
+    wk_sessions, wk_pg_url, ldh, replay, workers, own_redis
+) -> None:
     port, folder, procs = own_redis
     start_redis(port, folder, procs)
     redis_url = f"redis://127.0.0.1:{port}/0"
@@ -156,14 +197,20 @@ def test_redis_restart_worker_reconnects_and_schedule_goes_on(
     workers.extend([worker, beat])  # type: ignore[list-item]
     worker.start()
     beat.start()
-    wait_for(lambda: len([r for r in runs(wk_sessions) if r[0] == "succeeded"]) >= 1, 90,
-             "a scheduled update before the restart")
+    wait_for(
+        lambda: len([r for r in runs(wk_sessions) if r[0] == "succeeded"]) >= 1,
+        90,
+        "a scheduled update before the restart",
+    )
     procs[-1].send_signal(signal.SIGTERM)
     procs[-1].wait(20)
     before = len(runs(wk_sessions))
     start_redis(port, folder, procs)
-    wait_for(lambda: len([r for r in runs(wk_sessions) if r[0] == "succeeded"]) >= before + 2,
-             120, "scheduled updates after Redis came back")
+    wait_for(
+        lambda: len([r for r in runs(wk_sessions) if r[0] == "succeeded"]) >= before + 2,
+        120,
+        "scheduled updates after Redis came back",
+    )
     assert worker.proc is not None and worker.proc.poll() is None
     assert beat.proc is not None and beat.proc.poll() is None
 
@@ -176,15 +223,26 @@ class BeatProcess(WorkerProcess):
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.log, "wb")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            ["celery", "-A", "workers.celery_app", "beat", "-l", "info",
-             "-s", str(self.log.with_suffix(".schedule"))],
-            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            [
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(self.log.with_suffix(".schedule")),
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         handle.close()
 
 
-def test_second_beat_stands_by_and_sends_nothing(wk_pg_url, wk_redis, ldh, replay,
-                                                 workers) -> None:
+def test_second_beat_stands_by_and_sends_nothing(wk_pg_url, wk_redis, ldh, replay, workers) -> None:
     kw = wk_redis.connection_pool.connection_kwargs
     redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
     env = env_for(wk_pg_url, redis_url, replay, UPDATE_SCHEDULE="ldh_resorption=1")
@@ -192,10 +250,16 @@ def test_second_beat_stands_by_and_sends_nothing(wk_pg_url, wk_redis, ldh, repla
     workers.extend(beats)  # type: ignore[arg-type]
     for beat in beats:
         beat.start()
-    wait_for(lambda: all("single-beat lock" in b.output() or "standing by" in b.output()
-                         for b in beats), 60, "both beats to decide who schedules")
-    wait_for(lambda: sum(b.output().count("Sending due task update:") for b in beats) >= 3, 60,
-             "scheduled sends")
+    wait_for(
+        lambda: all("single-beat lock" in b.output() or "standing by" in b.output() for b in beats),
+        60,
+        "both beats to decide who schedules",
+    )
+    wait_for(
+        lambda: sum(b.output().count("Sending due task update:") for b in beats) >= 3,
+        60,
+        "scheduled sends",
+    )
     leaders = [b for b in beats if "holds the single-beat lock" in b.output()]
     followers = [b for b in beats if "standing by" in b.output()]
     assert len(leaders) == 1 and len(followers) == 1

@@ -72,11 +72,18 @@ class SmtpServer:
 
 def worker_env(pg_url: str, redis_url: str, smtp_port: int, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "SMTP_HOST": "127.0.0.1",
-        "SMTP_PORT": str(smtp_port), "SMTP_TIMEOUT": "5", "BASE_URL": "http://lr.test",
-        "DATA_DIR": str(ARTIFACTS / "data"), "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": pg_url,
+            "REDIS_URL": redis_url,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(smtp_port),
+            "SMTP_TIMEOUT": "5",
+            "BASE_URL": "http://lr.test",
+            "DATA_DIR": str(ARTIFACTS / "data"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -96,10 +103,29 @@ class WorkerProcess:
         self.log = ARTIFACTS / f"{self.name}.log"
         handle = open(self.log, "wb")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-l", "info",
-             "-c", str(self.concurrency), "-Q", "living-review", "-n", f"{self.name}@%h",
-             "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "-l",
+                "info",
+                "-c",
+                str(self.concurrency),
+                "-Q",
+                "living-review",
+                "-n",
+                f"{self.name}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         handle.close()
@@ -119,4 +145,3 @@ class WorkerProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log else ""
-

@@ -5,12 +5,29 @@ from __future__ import annotations
 import numpy as np
 
 TOPIC = ["herniation", "resorption", "lumbar", "disc", "regression", "spontaneous", "mri"]
-OTHER = ["cardiac", "insulin", "migraine", "tumour", "asthma", "renal", "stroke", "sepsis",
-         "fracture", "anaemia", "hepatitis", "glaucoma", "obesity", "psoriasis", "dementia"]
+OTHER = [
+    "cardiac",
+    "insulin",
+    "migraine",
+    "tumour",
+    "asthma",
+    "renal",
+    "stroke",
+    "sepsis",
+    "fracture",
+    "anaemia",
+    "hepatitis",
+    "glaucoma",
+    "obesity",
+    "psoriasis",
+    "dementia",
+]
 FILLER = ["patients", "study", "results", "methods", "group", "treatment", "outcome", "years"]
 
 
-def make_corpus(n: int, n_pos: int, seed: int, overlap: float = 0.0) -> tuple[list[str], np.ndarray]:
+def make_corpus(
+    n: int, n_pos: int, seed: int, overlap: float = 0.0
+) -> tuple[list[str], np.ndarray]:
     """Texts where includes use topic words; ``overlap`` mixes topic words into excludes."""
     rng = np.random.default_rng(seed)
     labels = np.zeros(n, dtype=int)

@@ -18,7 +18,9 @@ def test_train_reports_sizes_version_and_cv(corpus) -> None:
     model = train(texts, labels, seed=1)
     assert (model.n_train, model.n_pos) == (300, 30)
     assert model.version.startswith("svm1-")
-    assert model.oof_scores.shape == (300,) and np.all((model.oof_scores >= 0) & (model.oof_scores <= 1))
+    assert model.oof_scores.shape == (300,) and np.all(
+        (model.oof_scores >= 0) & (model.oof_scores <= 1)
+    )
     assert model.cv["roc_auc"] > 0.9 and model.cv["wss95"] > 0.5
     assert train(texts, labels, seed=1).version == model.version  # deterministic
     assert train(texts, labels, seed=2).version != model.version
@@ -33,11 +35,14 @@ def test_scores_rank_includes_first_and_are_calibrated(corpus) -> None:
     assert abs(probs.mean() - new_labels.mean()) < 0.1  # Platt scaling: near the base rate
 
 
-@pytest.mark.parametrize(("texts", "labels", "match"), [
-    (["a", "b"], [1], "2 texts but 1 labels"),
-    (["a b", "c d", "e f"], [1, 0, 2], "0 .*or 1"),
-    (["a b", "c d", "e f"], [1, 0, 0], "at least 2 of each"),
-])
+@pytest.mark.parametrize(
+    ("texts", "labels", "match"),
+    [
+        (["a", "b"], [1], "2 texts but 1 labels"),
+        (["a b", "c d", "e f"], [1, 0, 2], "0 .*or 1"),
+        (["a b", "c d", "e f"], [1, 0, 0], "at least 2 of each"),
+    ],
+)
 def test_train_refuses_bad_data(texts, labels, match) -> None:
     with pytest.raises(TrainingDataError, match=match):
         train(texts, labels, seed=0)
@@ -51,8 +56,9 @@ def test_prescreen_auto_excludes_below_threshold_and_audits_a_sample() -> None:
     new_texts, _ = make_corpus(500, 25, seed=4, overlap=0.05)
     protect = np.zeros(500, dtype=bool)
     protect[:50] = True
-    result = prescreen(model, new_texts, choice, audit_fraction=0.1,
-                       rng=np.random.default_rng(0), protect=protect)
+    result = prescreen(
+        model, new_texts, choice, audit_fraction=0.1, rng=np.random.default_rng(0), protect=protect
+    )
     below = (result.scores < choice.threshold) & ~protect
     assert result.count(AUTO_EXCLUDE) + result.count(AUDIT) == below.sum() > 0
     assert result.count(AUDIT) == int(np.ceil(0.1 * below.sum()))
@@ -78,7 +84,11 @@ def test_persistence_round_trip(corpus) -> None:
     assert b"pickle" not in blob[:8] and persistence.model_version(blob) == model.version
     loaded = persistence.loads(blob)
     assert (loaded.version, loaded.n_train, loaded.n_pos, loaded.cv) == (
-        model.version, model.n_train, model.n_pos, model.cv)
+        model.version,
+        model.n_train,
+        model.n_pos,
+        model.cv,
+    )
     np.testing.assert_allclose(score(loaded, texts), score(model, texts), rtol=1e-6)
     np.testing.assert_array_equal(loaded.oof_labels, model.oof_labels)
 

@@ -14,14 +14,25 @@ from classifiers.rules import (
 
 RULES = {
     "languages": ["eng"],
-    "exclude_publication_types": ["Review", "Case Reports", "Comment", "Editorial", "Letter",
-                                  "Systematic Review", "Meta-Analysis"],
+    "exclude_publication_types": [
+        "Review",
+        "Case Reports",
+        "Comment",
+        "Editorial",
+        "Letter",
+        "Systematic Review",
+        "Meta-Analysis",
+    ],
 }
 
 
 def record(**fields: object) -> dict:
-    base = {"title": "Resorption of lumbar disc herniation", "abstract": "We followed 40 patients.",
-            "languages": ["eng"], "publication_types": ["Journal Article"]}
+    base = {
+        "title": "Resorption of lumbar disc herniation",
+        "abstract": "We followed 40 patients.",
+        "languages": ["eng"],
+        "publication_types": ["Journal Article"],
+    }
     return {**base, **fields}
 
 

@@ -25,7 +25,7 @@ def scores_with(n_pos: int, n_neg: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def test_min_positives_for_095_at_95_percent_is_59() -> None:
     assert min_positives(0.95, 0.95) == 59
-    assert 0.95 ** 59 <= 0.05 < 0.95 ** 58
+    assert 0.95**59 <= 0.05 < 0.95**58
 
 
 def test_refuses_when_too_few_positives() -> None:

@@ -18,7 +18,10 @@ REVIEWS = Path(__file__).resolve().parents[3] / "reviews"
 
 def test_the_ldh_protocol_loads() -> None:
     protocol = load_protocol(REVIEWS, "ldh_resorption")
-    assert "[crdt]" not in protocol.search.term and "Intervertebral Disc Displacement" in protocol.search.term
+    assert (
+        "[crdt]" not in protocol.search.term
+        and "Intervertebral Disc Displacement" in protocol.search.term
+    )
     assert "Case Reports" in protocol.criteria.exclude_publication_types
     assert protocol.screening.recall_target == 0.95
     assert {f.name for f in protocol.extraction.fields} >= {"n_total", "n_resorbed", "design"}
@@ -30,16 +33,28 @@ def test_unknown_review_names_the_known_ones() -> None:
         load_protocol(REVIEWS, "no_such_review")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("slug = 'x'\ntitle = ", "not valid TOML"),
-    ("slug = 'x'\ntitle = 't'\n[outcome]\nname='r'\n", "field search: Field required"),
-    ("slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
-     "[screening]\nrecall_target=1.5\n", "field screening.recall_target"),
-    ("slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
-     "[schedule]\ncron='0 3 *'\n", "cron must have 5 fields"),
-    ("slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
-     "[digest]\nrecipients=['not an address']\n", "not an email address"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("slug = 'x'\ntitle = ", "not valid TOML"),
+        ("slug = 'x'\ntitle = 't'\n[outcome]\nname='r'\n", "field search: Field required"),
+        (
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "[screening]\nrecall_target=1.5\n",
+            "field screening.recall_target",
+        ),
+        (
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "[schedule]\ncron='0 3 *'\n",
+            "cron must have 5 fields",
+        ),
+        (
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "[digest]\nrecipients=['not an address']\n",
+            "not an email address",
+        ),
+    ],
+)
 def test_bad_protocols_name_file_and_field(text: str, message: str) -> None:
     with pytest.raises(ProtocolError, match=message) as info:
         parse_protocol(text, source="reviews/x/protocol.toml")
@@ -49,8 +64,12 @@ def test_bad_protocols_name_file_and_field(text: str, message: str) -> None:
 def test_fault_plans() -> None:
     faults = parse_faults("429:2, 500@efetch:1,truncate:1,slow=0.5:1,reset:*")
     assert [(f.kind, f.remaining, f.utility) for f in faults] == [
-        ("429", 2, None), ("500", 1, "efetch"), ("truncate", 1, None), ("slow", 1, None),
-        ("reset", float("inf"), None)]
+        ("429", 2, None),
+        ("500", 1, "efetch"),
+        ("truncate", 1, None),
+        ("slow", 1, None),
+        ("reset", float("inf"), None),
+    ]
     assert faults[3].seconds == 0.5
     for bad in ("429", "teapot:1", "500:x"):
         with pytest.raises(FaultSpecError):

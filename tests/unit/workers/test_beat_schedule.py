@@ -28,7 +28,9 @@ def test_monday_3am_new_york_is_due_at_the_right_utc_instant() -> None:
     before = zoned("0 3 * * 1", "America/New_York", dt.datetime(2026, 11, 23, 7, 59, tzinfo=dt.UTC))
     due, wait = before.is_due(last)
     assert not due and 55 <= wait <= 65
-    after = zoned("0 3 * * 1", "America/New_York", dt.datetime(2026, 11, 23, 8, 0, 5, tzinfo=dt.UTC))
+    after = zoned(
+        "0 3 * * 1", "America/New_York", dt.datetime(2026, 11, 23, 8, 0, 5, tzinfo=dt.UTC)
+    )
     due, wait = after.is_due(last)
     assert due
     assert abs(wait - 7 * 86400) < 60  # next Monday

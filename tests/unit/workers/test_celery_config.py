@@ -30,17 +30,33 @@ def test_every_pipeline_task_is_registered() -> None:
     from workers.celery_app import app
 
     names = {n for n in app.tasks if n.startswith("living_review.")}
-    assert {"living_review.start_update", "living_review.harvest", "living_review.recompute",
-            "living_review.finish_update", "living_review.scheduled_update",
-            "living_review.send_digests", "living_review.recompute_after_confirmations"} <= names
+    assert {
+        "living_review.start_update",
+        "living_review.harvest",
+        "living_review.recompute",
+        "living_review.finish_update",
+        "living_review.scheduled_update",
+        "living_review.send_digests",
+        "living_review.recompute_after_confirmations",
+    } <= names
 
 
 def test_worker_and_beat_say_they_need_redis(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "REDIS_URL": "",
-           "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "REDIS_URL": "",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+    }
     for command in ("worker", "beat"):
-        done = subprocess.run([sys.executable, "-m", "services.cli", command], cwd=ROOT,
-                              env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", command],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 1
         assert done.stderr.startswith("error: REDIS_URL is not set: workers and beat need")
 
@@ -49,11 +65,22 @@ def test_message_is_byte_identical_when_built_again() -> None:
     mid = message_id("ldh", 12, "Ana@Example.org", "example.org")
     assert mid == message_id("ldh", 12, "ana@example.org ", "example.org")
     assert mid != message_id("ldh", 13, "ana@example.org", "example.org")
-    row = OutboxEmail(recipient="ana@example.org", subject="s → t", message_id=mid,
-                      body_text="text", body_html="<p>html <img src='cid:f@x'></p>",
-                      attachments=[{"cid": "f@x", "filename": "forest.png", "mime": "image/png",
-                                    "data_b64": "iVBORw0KGgo="}],
-                      created_at=dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
+    row = OutboxEmail(
+        recipient="ana@example.org",
+        subject="s → t",
+        message_id=mid,
+        body_text="text",
+        body_html="<p>html <img src='cid:f@x'></p>",
+        attachments=[
+            {
+                "cid": "f@x",
+                "filename": "forest.png",
+                "mime": "image/png",
+                "data_b64": "iVBORw0KGgo=",
+            }
+        ],
+        created_at=dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC),
+    )
     first = build_message(row, "lr <d@example.org>").as_bytes()
     assert first == build_message(row, "lr <d@example.org>").as_bytes()
     assert b"Message-ID: " + mid.encode() in first and b"Content-ID: <f@x>" in first

@@ -5,19 +5,38 @@ from __future__ import annotations
 from services.digest.compose import DigestContent, cell, render_html, render_text, subject
 from services.digest.triggers import notify_reasons
 
-OLD = {"estimate": 0.6632, "ci_low": 0.5821, "ci_high": 0.7354, "pi_low": 0.31,
-       "pi_high": 0.89, "i2": 91.234, "k": 31}
-NEW = {"estimate": 0.6412, "ci_low": 0.5612, "ci_high": 0.7140, "pi_low": 0.29,
-       "pi_high": 0.88, "i2": 90.1, "k": 32}
+OLD = {
+    "estimate": 0.6632,
+    "ci_low": 0.5821,
+    "ci_high": 0.7354,
+    "pi_low": 0.31,
+    "pi_high": 0.89,
+    "i2": 91.234,
+    "k": 31,
+}
+NEW = {
+    "estimate": 0.6412,
+    "ci_low": 0.5612,
+    "ci_high": 0.7140,
+    "pi_low": 0.29,
+    "pi_high": 0.88,
+    "i2": 90.1,
+    "k": 32,
+}
 
 
 def content(**kw: object) -> DigestContent:
     base: dict[str, object] = dict(
-        review_slug="ldh", review_title="LDH <resorption>", old=OLD, new=NEW,
-        reasons=["k changed from 31 to 32"], new_studies=["Smith 2025"],
+        review_slug="ldh",
+        review_title="LDH <resorption>",
+        old=OLD,
+        new=NEW,
+        reasons=["k changed from 31 to 32"],
+        new_studies=["Smith 2025"],
         retractions=["Doe 2019 (retracted)"],
         prisma={"identified": 120, "new": 100, "auto_excluded": 90, "queued": 9, "included": 1},
-        queue_size=9, queue_url="http://x/reviews/ldh/screen",
+        queue_size=9,
+        queue_url="http://x/reviews/ldh/screen",
     )
     base.update(kw)
     return DigestContent(**base)  # type: ignore[arg-type]
