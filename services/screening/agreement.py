@@ -82,7 +82,7 @@ def pair_agreements(*, session: Session, review: Review) -> list[PairAgreement]:
     ).all()
     by_user: dict[tuple[str, int], dict[int, str]] = {}
     for rr_id, stage, user_id, decision, rr_state, rr_stage in rows:
-        if rr_state == "queued" and rr_stage == stage:
+        if user_id is None or (rr_state == "queued" and rr_stage == stage):
             continue  # still open at this stage (waiting for the other reviewer or an admin)
         by_user.setdefault((stage, user_id), {})[rr_id] = category(decision)
     user_ids = {user_id for _, user_id in by_user}
