@@ -116,17 +116,17 @@ def main() -> None:
             )
             run_id = run.id
         started = time.perf_counter()
-        records, _deleted, windows = fetch_window(
+        articles, windows = fetch_window(
             client, protocol.search.term, dt.date(2023, 12, 1), dt.date(2024, 3, 31)
         )
         fetch_seconds = time.perf_counter() - started
         store_started = time.perf_counter()
-        store_harvest(factory, run_id, records, [], windows, client.requests)
+        store_harvest(factory, run_id, articles, windows, client.requests)
         store_seconds = time.perf_counter() - store_started
     finally:
         server.terminate()
         server.wait(timeout=30)
-    n = len(records)
+    n = len(articles.records)
     result = {
         "records": n,
         "requests": client.requests,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -94,15 +95,16 @@ class Record(Base):
     """One PubMed record, keyed by PMID; the current version (older ones in RecordVersion)."""
 
     __tablename__ = "records"
+    __table_args__ = (CheckConstraint("pmid > 0", name="pmid_positive"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     pmid: Mapped[int] = mapped_column(BigInteger, unique=True)
-    doi: Mapped[str | None] = mapped_column(String(255), index=True)
+    doi: Mapped[str | None] = mapped_column(Text, index=True)  # as PubMed writes it (case kept)
     title: Mapped[str] = mapped_column(Text, default="")
     abstract: Mapped[str] = mapped_column(Text, default="")
     abstract_sections: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     journal: Mapped[str | None] = mapped_column(Text)
     year: Mapped[int | None] = mapped_column(Integer)
-    pub_date: Mapped[str | None] = mapped_column(String(40))
+    pub_date: Mapped[str | None] = mapped_column(Text)
     create_date: Mapped[dt.date | None] = mapped_column(Date)
     authors: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     affiliations: Mapped[list[Any]] = mapped_column(JSONType, default=list)
@@ -111,10 +113,14 @@ class Record(Base):
     mesh: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     keywords: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     comments_corrections: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    vernacular_title: Mapped[str | None] = mapped_column(Text)
+    other_abstracts: Mapped[list[Any]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
     is_retracted: Mapped[bool] = mapped_column(Boolean, default=False)
     is_deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
-    first_author: Mapped[str | None] = mapped_column(String(255))
+    first_author: Mapped[str | None] = mapped_column(Text)
     pubmed_version: Mapped[int] = mapped_column(Integer, default=1)
     revision: Mapped[int] = mapped_column(Integer, default=1)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -122,6 +128,20 @@ class Record(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     versions: Mapped[list[RecordVersion]] = relationship(back_populates="record")
+
+
+class QuarantinedRecord(Timestamped, Base):
+    """An article of a harvest that could not be read: its raw XML and why, for a person."""
+
+    __tablename__ = "quarantined_records"
+    __table_args__ = (UniqueConstraint("review_id", "xml_hash"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    search_run_id: Mapped[int | None] = mapped_column(ForeignKey("search_runs.id"))
+    pmid: Mapped[str | None] = mapped_column(Text)  # as written, which may be what is wrong
+    reason: Mapped[str] = mapped_column(Text)
+    xml: Mapped[str] = mapped_column(Text)
+    xml_hash: Mapped[str] = mapped_column(String(64))
 
 
 class RecordVersion(Base):
@@ -161,7 +181,9 @@ class Study(Timestamped, Base):
     doi: Mapped[str | None] = mapped_column(String(255), index=True)
     title_key: Mapped[str | None] = mapped_column(String(255), index=True)
     source: Mapped[str] = mapped_column(String(20))  # baseline|screening
-    status: Mapped[str] = mapped_column(String(20), default="included")  # included|reference|retracted
+    status: Mapped[str] = mapped_column(
+        String(20), default="included"
+    )  # included|reference|retracted
     flags: Mapped[list[Any]] = mapped_column(JSONType, default=list)
 
 
@@ -326,6 +348,9 @@ class User(Timestamped, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Sessions carry the version current when they started; bumping it (sign-out, password
+    # change, deactivation) revokes every session of the user.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(Base):

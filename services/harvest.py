@@ -1,7 +1,12 @@
 """Store harvested PubMed records for a review: upsert by PMID, keep versions, link duplicates.
 
 ``store_records`` runs inside the caller's transaction and never commits. Records are keyed by
-PMID, so storing the same batch twice adds nothing. A record whose content changed gets a new
+PMID, so storing the same batch twice adds nothing. Records are shared by every review while
+the update lock is per review, so two reviews may store the same PMIDs at once: new records are
+written with ``INSERT … ON CONFLICT (pmid) DO NOTHING`` (the constraint decides, never a
+SELECT), all inserts first and in PMID order, then the existing rows are locked in PMID order
+(``FOR UPDATE`` on PostgreSQL) to be revised, so two such transactions neither collide nor
+deadlock. Articles that could not be read are kept by ``store_quarantined``. A record whose content changed gets a new
 revision and its old content is kept in ``record_versions``. A record new to the review is
 linked to an included study when it is the same paper (DOI, else normalised title + year + first
 author) and then not queued again. Retractions of linked studies are flagged on the study.
@@ -15,11 +20,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, Record, RecordVersion, ReviewRecord, SearchRun, Study, utcnow
-from services.pubmed.parse import PubMedRecord, title_key
+from db.models import (
+    AuditLog,
+    QuarantinedRecord,
+    Record,
+    RecordVersion,
+    ReviewRecord,
+    SearchRun,
+    Study,
+    utcnow,
+)
+from services.pubmed.parse import PubMedRecord, Quarantined, title_key
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
@@ -97,6 +112,8 @@ def _columns(parsed: PubMedRecord, digest: str) -> dict[str, Any]:
         "mesh": parsed.mesh,
         "keywords": parsed.keywords,
         "comments_corrections": parsed.comments_corrections,
+        "vernacular_title": parsed.vernacular_title,
+        "other_abstracts": parsed.other_abstracts,
         "is_retracted": parsed.is_retracted,
         "title_key": title_key(parsed.title),
         "first_author": parsed.first_author,
@@ -120,6 +137,8 @@ def _snapshot(row: Record) -> dict[str, Any]:
         "mesh": row.mesh,
         "keywords": row.keywords,
         "comments_corrections": row.comments_corrections,
+        "vernacular_title": row.vernacular_title,
+        "other_abstracts": row.other_abstracts,
         "is_retracted": row.is_retracted,
         "pubmed_version": row.pubmed_version,
     }
@@ -138,9 +157,14 @@ def store_records(
     unique = {r.pmid: r for r in records}  # overlapping windows can repeat a PMID
     index = StudyIndex(session.scalars(select(Study).where(Study.review_id == review_id)))
     pmids = sorted(unique)
-    for start in range(0, len(pmids), CHUNK):
-        chunk = pmids[start : start + CHUNK]
-        rows = _upsert_chunk(session, [unique[p] for p in chunk], run, counts)
+    chunks = [pmids[i : i + CHUNK] for i in range(0, len(pmids), CHUNK)]
+    stamp = utcnow()  # the first_seen_at of the rows this call inserts: tells them apart
+    attempted: set[int] = set()
+    for chunk in chunks:  # every insert first, in PMID order ...
+        attempted |= _insert_new(session, [unique[p] for p in chunk], stamp)
+    for chunk in chunks:  # ... then the existing rows, locked in PMID order
+        items = [unique[p] for p in chunk]
+        rows = _revise_chunk(session, items, attempted, stamp, run, counts)
         _link_chunk(session, review_id, run, rows, index, counts)
     counts.deleted = _mark_deleted(session, list(deleted))
     _flag_retractions(session, review_id, unique.values(), index, counts)
@@ -148,25 +172,75 @@ def store_records(
     return counts
 
 
-def _upsert_chunk(
-    session: Session, parsed: list[PubMedRecord], run: SearchRun, counts: StoreCounts
+def _insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, for the session's database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _insert_new(session: Session, parsed: list[PubMedRecord], stamp: dt.datetime) -> set[int]:
+    """Insert the records not stored yet (first seen at ``stamp``); the PMIDs it tried.
+
+    A PMID another transaction inserts meanwhile is left to it (ON CONFLICT DO NOTHING; on
+    PostgreSQL the statement waits for that transaction to end) and revised afterwards. A plain
+    executemany, not INSERT … RETURNING, which is several times slower on PostgreSQL.
+    """
+    known = set(
+        session.scalars(select(Record.pmid).where(Record.pmid.in_([p.pmid for p in parsed])))
+    )
+    fresh = [
+        _columns(item, item.content_hash())
+        | {"revision": 1, "is_deleted": False, "first_seen_at": stamp}
+        for item in parsed
+        if item.pmid not in known
+    ]
+    if fresh:
+        statement = _insert(session, Record.__table__)
+        session.execute(statement.on_conflict_do_nothing(index_elements=["pmid"]), fresh)
+    return {c["pmid"] for c in fresh}
+
+
+def _revise_chunk(
+    session: Session,
+    parsed: list[PubMedRecord],
+    attempted: set[int],
+    stamp: dt.datetime,
+    run: SearchRun,
+    counts: StoreCounts,
 ) -> list[Matchable]:
-    """Insert new records in bulk, revise changed ones; returns every record's match keys."""
-    existing = {
-        r.pmid: r
-        for r in session.scalars(select(Record).where(Record.pmid.in_([p.pmid for p in parsed])))
-    }
-    fresh: list[dict[str, Any]] = []
+    """Revise the changed records of a chunk (old content kept); every record's match keys.
+
+    A row this call tried to insert is its own when its first_seen_at is ``stamp``; otherwise
+    another transaction stored it first, and it is revised like any existing row.
+    """
     out: list[Matchable] = []
-    for item in parsed:
+    raced: set[int] = set()
+    query = select(
+        Record.pmid,
+        Record.first_seen_at,
+        Record.id,
+        Record.doi,
+        Record.title_key,
+        Record.year,
+        Record.first_author,
+    ).where(Record.pmid.in_([p.pmid for p in parsed if p.pmid in attempted]))
+    for pmid, seen, row_id, doi, key, year, author in session.execute(query):
+        if seen.replace(tzinfo=None) == stamp.replace(tzinfo=None):
+            out.append(Matchable(row_id, doi, key, year, author))
+            counts.new += 1
+        else:
+            raced.add(pmid)
+    others = [p.pmid for p in parsed if p.pmid not in attempted or p.pmid in raced]
+    if not others:
+        return out
+    rows = session.scalars(
+        select(Record).where(Record.pmid.in_(others)).order_by(Record.pmid).with_for_update()
+    )
+    by_pmid = {item.pmid: item for item in parsed}
+    for row in rows:
+        item = by_pmid[row.pmid]
         digest = item.content_hash()
-        row = existing.get(item.pmid)
-        if row is None:
-            fresh.append(
-                _columns(item, digest)
-                | {"revision": 1, "is_deleted": False, "first_seen_at": utcnow()}
-            )
-            continue
         if row.content_hash != digest:
             session.add(
                 RecordVersion(
@@ -184,22 +258,41 @@ def _upsert_chunk(
         else:
             counts.unchanged += 1
         out.append(Matchable(row.id, row.doi, row.title_key, row.year, row.first_author))
-    if fresh:
-        # a plain executemany, then one SELECT for the ids: several times faster on PostgreSQL
-        # than INSERT … RETURNING, which SQLAlchemy must keep in parameter order
-        session.execute(insert(Record), fresh)
-        ids = dict(
-            session.execute(
-                select(Record.pmid, Record.id).where(Record.pmid.in_([c["pmid"] for c in fresh]))
-            ).all()
-        )
-        counts.new += len(fresh)
-        out.extend(
-            Matchable(ids[c["pmid"]], c["doi"], c["title_key"], c["year"], c["first_author"])
-            for c in fresh
-        )
     session.flush()
     return out
+
+
+def store_quarantined(
+    session: Session, *, review_id: int, run: SearchRun, items: Iterable[Quarantined]
+) -> list[dict[str, Any]]:
+    """Keep unreadable articles with their reasons (once per review and XML); flush only.
+
+    Returns what the run reports of them: PMID as written and reason, one per article.
+    """
+    rows = [
+        {
+            "review_id": review_id,
+            "search_run_id": run.id,
+            "pmid": item.pmid,
+            "reason": item.reason,
+            "xml": item.xml,
+            "xml_hash": item.xml_hash,
+            "created_at": utcnow(),
+        }
+        for item in items
+    ]
+    if rows:
+        statement = _insert(session, QuarantinedRecord.__table__)
+        session.execute(
+            statement.on_conflict_do_nothing(index_elements=["review_id", "xml_hash"]),
+            rows,
+        )
+        for row in rows:
+            logger.warning(
+                "review %s: PMID %s quarantined: %s", review_id, row["pmid"], row["reason"]
+            )
+    unique = {(r["pmid"], r["reason"]): None for r in rows}
+    return [{"pmid": pmid, "reason": reason} for pmid, reason in unique]
 
 
 def _link_chunk(
@@ -238,7 +331,8 @@ def _link_chunk(
         }
         study = index.match(row)
         if study is not None:
-            how = "DOI" if row.doi and study.doi and row.doi.lower() == study.doi else "title"
+            same_doi = row.doi and study.doi and row.doi.lower() == study.doi.lower()
+            how = "DOI" if same_doi else "title"
             link |= {
                 "state": "linked",
                 "study_id": study.id,
@@ -250,7 +344,11 @@ def _link_chunk(
             counts.linked += 1
         links.append(link)
     if links:
-        session.execute(insert(ReviewRecord), links)
+        statement = _insert(session, ReviewRecord.__table__)
+        session.execute(
+            statement.on_conflict_do_nothing(index_elements=["review_id", "record_id"]),
+            links,
+        )
 
 
 def _mark_deleted(session: Session, pmids: list[int]) -> int:

@@ -58,7 +58,6 @@ class PipelineOptions:
             backoff_max=settings.entrez_backoff_max,
             batch_size=settings.entrez_batch_size,
             esearch_cap=settings.entrez_esearch_cap,
-            dtd_cache=Path(settings.data_dir) / "entrez-dtd",
         )
         from services.digest.outbox import mail_domain_of
 

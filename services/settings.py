@@ -7,15 +7,86 @@ call :func:`get_settings`; services take plain values as arguments.
 
 from __future__ import annotations
 
+import os
+import secrets
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SECRET = "dev-insecure-change-me"
 NCBI_EUTILS = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
+
+
+MIN_SECRET_LENGTH = 32
+SECRET_FILE = "secret_key"
+# Secrets that were ever shipped with the project (defaults, .env.example) or that people type
+# when told to "set a secret": a cookie signed with any of them is forgeable by anyone.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "dev-insecure-change-me",
+        "change-me-to-a-long-random-string",
+        "change-me",
+        "changeme",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "your-secret-key",
+        "insecure",
+    }
+)
+
+
+class Environment(StrEnum):
+    """Where the service runs; ``production`` turns nothing off, it is recorded for operators."""
+
+    LOCAL = "local"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+def check_secret(value: str) -> str:
+    """``value`` if it can sign sessions; ValueError for a placeholder or a short secret."""
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or "change-me" in lowered or "changeme" in lowered:
+        raise ValueError(
+            "a known placeholder, anyone could sign sessions with it: set a random value "
+            "(python3 -c 'import secrets; print(secrets.token_urlsafe(48))') or unset it "
+            "to have one generated in DATA_DIR"
+        )
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ValueError(f"too short: use at least {MIN_SECRET_LENGTH} random characters")
+    return value
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The secret kept in ``data_dir/secret_key`` (mode 0600), created at random on first use.
+
+    The file is written under a temporary name and linked into place, so concurrent first runs
+    (several uvicorn workers) all end up with the one secret that won. Raises ValueError when the
+    file exists but holds an unusable secret or can be read by others.
+    """
+    path = data_dir / SECRET_FILE
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = data_dir / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} can be read by other users: chmod 600 it")
+    try:
+        return check_secret(path.read_text(encoding="ascii").strip())
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
 
 
 class Settings(BaseSettings):
@@ -47,8 +118,15 @@ class Settings(BaseSettings):
     entrez_overlap_days: int = Field(default=3, ge=0)
     entrez_esearch_cap: int = Field(default=9_999, ge=1)
 
-    secret_key: str = DEFAULT_SECRET
-    environment: str = Field(default="local", description="local, test or production.")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies; unset: a random one kept in DATA_DIR/secret_key.",
+    )
+    environment: Environment = Environment.LOCAL
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Proxies (comma-separated addresses) whose X-Forwarded-For is believed.",
+    )
     base_url: str = "http://127.0.0.1:8000"
 
     smtp_host: str = "127.0.0.1"
@@ -81,6 +159,15 @@ class Settings(BaseSettings):
             raise ValueError("DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
         return value
 
+    @field_validator("secret_key")
+    @classmethod
+    def _usable_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() == "":
+            return None
+        if value is not None:
+            check_secret(value.get_secret_value())
+        return value
+
     @property
     def rate_limit(self) -> float:
         """Requests per second allowed towards NCBI (0 means no limit)."""
@@ -88,10 +175,11 @@ class Settings(BaseSettings):
             return self.entrez_rate_limit
         return 10.0 if self.entrez_api_key else 3.0
 
-    def check_secrets(self) -> None:
-        """Refuse the default secret outside local use."""
-        if self.environment == "production" and self.secret_key == DEFAULT_SECRET:
-            raise ValueError("SECRET_KEY must be set to a random value in production")
+    def session_secret(self) -> str:
+        """SECRET_KEY, or the generated one kept in DATA_DIR (see :func:`load_or_create_secret`)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return load_or_create_secret(Path(self.data_dir))
 
 
 @lru_cache(maxsize=1)

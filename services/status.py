@@ -32,6 +32,8 @@ def run_dict(run: SearchRun) -> dict[str, Any]:
         "deleted": run.n_deleted,
         "requests": run.n_requests,
         "sub_windows": len(run.windows or []),
+        "quarantined": list((run.stats or {}).get("quarantined") or []),
+        "skipped": list((run.stats or {}).get("skipped") or []),
         "error": run.error,
     }
 

@@ -27,11 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import AuditLog, Review, SearchRun, utcnow
-from services.harvest import store_records
+from services.harvest import store_quarantined, store_records
 from services.protocol import Protocol
 from services.pubmed.client import EntrezClient
 from services.pubmed.errors import PubMedError
-from services.pubmed.parse import PubMedRecord
+from services.pubmed.parse import ArticleSet
 
 logger = logging.getLogger(__name__)
 HARVESTED = ("harvested", "succeeded")
@@ -125,10 +125,10 @@ def start_run(session: Session, review: Review, protocol: Protocol, until: dt.da
 
 def fetch_window(
     client: EntrezClient, term: str, start: dt.date, end: dt.date, progress: Progress | None = None
-) -> tuple[list[PubMedRecord], list[int], list[dict[str, Any]]]:
-    """Every record created in [start, end], with DeleteCitation PMIDs and the sub-windows used."""
-    records: list[PubMedRecord] = []
-    deleted: list[int] = []
+) -> tuple[ArticleSet, list[dict[str, Any]]]:
+    """Every record created in [start, end] (with DeleteCitation PMIDs, unreadable and skipped
+    articles) and the sub-windows used."""
+    articles = ArticleSet(records=[], deleted=[])
     plan = client.plan(term, start, end)
     windows = [
         {"start": s.start.isoformat(), "end": s.end.isoformat(), "count": s.count} for s in plan
@@ -136,11 +136,10 @@ def fetch_window(
     total = sum(s.count for s in plan)
     for search in plan:
         for batch in client.fetch(search):
-            records.extend(batch.records)
-            deleted.extend(batch.deleted)
+            articles.extend(batch)
             if progress:
-                progress(f"fetched {len(records)}/{total} records")
-    return records, deleted, windows
+                progress(f"fetched {len(articles.records)}/{total} records")
+    return articles, windows
 
 
 def harvest(
@@ -157,27 +156,36 @@ def harvest(
         term, start, end = run.query, run.window_start, run.window_end
     before = client.requests
     try:
-        records, deleted, windows = fetch_window(client, term, start, end, progress)
+        articles, windows = fetch_window(client, term, start, end, progress)
     except PubMedError as exc:
         _fail(factory, run_id, str(exc), client.requests - before)
         raise
-    return store_harvest(factory, run_id, records, deleted, windows, client.requests - before)
+    return store_harvest(factory, run_id, articles, windows, client.requests - before)
 
 
 def store_harvest(
     factory: sessionmaker[Session],
     run_id: int,
-    records: list[PubMedRecord],
-    deleted: list[int],
+    articles: ArticleSet,
     windows: list[dict[str, Any]],
     requests: int,
 ) -> dict[str, Any]:
-    """Store a fetched window in one transaction and mark the run ``harvested``."""
+    """Store a fetched window in one transaction and mark the run ``harvested``.
+
+    Unreadable articles go to quarantine and skipped ones are listed on the run, so the run's
+    ``found`` is ``fetched`` + quarantined + skipped (+ ``unaccounted``, what efetch did not
+    return at all).
+    """
     with factory.begin() as session:
         run = session.get_one(SearchRun, run_id)
+        records = articles.records
         counts = store_records(
-            session, review_id=run.review_id, run=run, records=records, deleted=deleted
+            session, review_id=run.review_id, run=run, records=records, deleted=articles.deleted
         )
+        quarantined = store_quarantined(
+            session, review_id=run.review_id, run=run, items=articles.quarantined
+        )
+        skipped = [{"pmid": s.pmid, "reason": s.reason} for s in articles.skipped]
         run.windows = windows
         run.n_found = sum(w["count"] for w in windows)
         run.n_fetched = len(records)
@@ -185,7 +193,14 @@ def store_harvest(
         run.n_deleted = counts.deleted
         run.n_requests = requests
         run.status = "harvested"
-        run.stats = {"unchanged": counts.unchanged, "retracted_studies": counts.retractions}
+        accounted = len(records) + len(articles.quarantined) + len(articles.skipped)
+        run.stats = {
+            "unchanged": counts.unchanged,
+            "retracted_studies": counts.retractions,
+            "quarantined": quarantined,
+            "skipped": skipped,
+            "unaccounted": max(run.n_found - accounted, 0),
+        }
         session.add(
             AuditLog(
                 review_id=run.review_id,

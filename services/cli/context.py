@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,5 +54,16 @@ class Context:
 def context() -> Context:
     try:
         return Context(get_settings())
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
-        raise CliError(f"bad setting: {exc}") from exc
+    except ValidationError as exc:
+        raise CliError(f"bad setting: {setting_errors(exc)}") from exc
+
+
+def setting_errors(exc: ValidationError) -> str:
+    """The refused settings on one line, by env var name, without their values (a refused
+    SECRET_KEY must not end up in a terminal's scrollback or a log)."""
+    parts = []
+    for error in exc.errors():
+        name = "_".join(str(p) for p in error.get("loc", ())).upper() or "settings"
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "; ".join(parts)

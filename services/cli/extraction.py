@@ -5,10 +5,11 @@
     {"source": {"pmid": int} | {"file": str}, "title": str, "review": str,
      "extractor_version": str, "stored": bool,
      "fields": {"<field>": {"value", "unit", "start", "end", "evidence", "confidence",
-                            "method", "source", "note"}}}
+                            "method", "source", "note", "reason"}}}
 
 Fields are n_total, n_resorbed, percent, design, country, follow_up, age, sex, herniation_type,
-predictors, mechanisms; a field with no support is absent. ``start``/``end`` are character offsets
+predictors, mechanisms; a field with no support is absent; a count withheld on purpose has
+``"value": null, "abstained": true`` and its ``reason``. ``start``/``end`` are character offsets
 into the abstract (null when the support is the title or the PubMed metadata).
 """
 
@@ -62,9 +63,14 @@ def _print_human(title: str, proposal: Proposal) -> None:
     if not proposal.fields:
         typer.echo("  (nothing proposed)")
     for name, fp in proposal.to_dict()["fields"].items():
+        if fp.get("abstained"):
+            typer.echo(f"  {name:<16} {'(left empty)':<28}       {fp['reason']}")
+            continue
         value = fp["value"] if fp["unit"] is None else f"{fp['value']} {fp['unit']}"
         typer.echo(f"  {name:<16} {value!s:<28} {fp['confidence']:.2f}  {fp['method']}")
         typer.echo(f"  {'':<16} ↳ {fp['evidence'][:110]}")
+        if fp.get("reason"):
+            typer.echo(f"  {'':<16}   because {fp['reason']}")
 
 
 def _output(data: dict[str, Any], title: str, proposal: Proposal, as_json: bool) -> None:

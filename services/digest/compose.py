@@ -31,6 +31,8 @@ PRISMA_LABELS = {
     "queued": "Sent to reviewers",
     "included": "Included",
     "excluded": "Excluded by reviewers",
+    "quarantined": "Could not be read, held in quarantine",
+    "skipped": "Not stored (not an article)",
 }
 
 

@@ -142,6 +142,9 @@ def prisma_counts(session: Session, review_id: int, search_run_id: int | None) -
     for state, number in rows:
         counts[state] = int(number)
     counts.setdefault("linked", run.n_linked)
+    for key in ("quarantined", "skipped"):
+        if (run.stats or {}).get(key):
+            counts[key] = len(run.stats[key])
     return counts
 
 
@@ -171,6 +174,9 @@ def queue_digest(
     digest_cfg = (review.protocol or {}).get("digest") or {}
     recipients = [str(r) for r in digest_cfg.get("recipients") or []]
     reasons = notify_reasons(changes, digest_cfg.get("thresholds") or {})
+    held = _held(session, snapshot.search_run_id)
+    if held:
+        reasons = [*reasons, f"{held} record(s) of this update could not be read: see quarantine."]
     periodic = not reasons and bool(digest_cfg.get("periodic_no_change"))
     if (not reasons and not periodic) or not recipients:
         logger.info(
@@ -203,6 +209,12 @@ def queue_digest(
     session.flush()
     logger.info("review %s snapshot %s: %d digest(s) queued", review.id, snapshot.id, len(todo))
     return list(existing.values())
+
+
+def _held(session: Session, search_run_id: int | None) -> int:
+    """How many articles of the run went to quarantine."""
+    run = session.get(SearchRun, search_run_id) if search_run_id is not None else None
+    return len((run.stats or {}).get("quarantined") or []) if run is not None else 0
 
 
 def _existing(session: Session, snapshot_id: int) -> dict[str, OutboxEmail]:

@@ -1,9 +1,12 @@
 """Machine-proposed extractions: read the numbers and facts a study reports in its abstract.
 
-``propose(title, abstract, metadata=..., schema=...)`` returns a :class:`Proposal`; the schema
-(outcome terms and vocabularies) comes from the review protocol's ``[extraction]`` table
-(:func:`load_schema`) or :func:`default_schema`. Pure: no database; storing is
-:func:`services.extraction.store.store_proposal`.
+``propose(title, abstract, metadata=..., schema=...)`` returns a :class:`Proposal`: proposed
+fields, and in ``Proposal.abstained`` the counts withheld on purpose with the reason (an
+:class:`Abstention`). The schema (outcome and condition terms, vocabularies, ``min_confidence``)
+comes from the review protocol's ``[extraction]`` table (:func:`load_schema`) or
+:func:`default_schema`. Pure: no database; storing is
+:func:`services.extraction.store.store_proposal`. How counts are read: ``segments`` (number
+candidates with role features) and ``sample`` (the weighted scorer).
 
 Exceptions::
 
@@ -14,7 +17,13 @@ Exceptions::
 
 from services.extraction.core import propose
 from services.extraction.errors import ExtractionError, InputError, SchemaError
-from services.extraction.proposal import EXTRACTOR_VERSION, FieldProposal, Proposal
+from services.extraction.proposal import (
+    EXTRACTOR_VERSION,
+    Abstention,
+    Candidate,
+    FieldProposal,
+    Proposal,
+)
 from services.extraction.schema import (
     ExtractionSchema,
     default_schema,
@@ -24,6 +33,8 @@ from services.extraction.schema import (
 
 __all__ = [
     "EXTRACTOR_VERSION",
+    "Abstention",
+    "Candidate",
     "ExtractionError",
     "ExtractionSchema",
     "FieldProposal",

@@ -1,7 +1,9 @@
 """``propose()``: every field of the extraction schema, from title, abstract and metadata.
 
-Pure: no database, no network. Counts are not proposed for reviews and case reports (their
-numbers are not a study sample).
+Pure: no database, no network. Counts are read only from a prevalence sample of the protocol's
+condition: reviews, meta-analyses, case reports and small series, animal studies, trial protocols
+and studies of another spinal region get none (the reason is kept as an abstention). A count
+below the protocol's ``min_confidence`` is not proposed either: it is abstained with its reason.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from typing import Any
 from services.extraction.directions import propose_findings
 from services.extraction.patterns import outcome_regex
 from services.extraction.population import propose_age, propose_follow_up, propose_sex
-from services.extraction.proposal import FieldProposal, Proposal
+from services.extraction.proposal import Abstention, Candidate, FieldProposal, Proposal
 from services.extraction.sample import propose_counts
 from services.extraction.schema import ExtractionSchema, default_schema
-from services.extraction.study import propose_country, propose_design
+from services.extraction.study import design_key, propose_country, propose_design, study_scope
 from services.extraction.text import normalize
 from services.extraction.vocab import (
+    compile_phrases,
     propose_herniation_types,
     propose_mechanisms,
     propose_predictors,
@@ -26,7 +29,7 @@ from services.extraction.vocab import (
 
 logger = logging.getLogger(__name__)
 
-_NO_SAMPLE_DESIGNS = frozenset({"review", "case report"})
+COUNT_FIELDS = ("n_total", "n_resorbed", "percent")
 
 
 def propose(
@@ -36,7 +39,8 @@ def propose(
     metadata: Mapping[str, Any] | None = None,
     schema: ExtractionSchema | None = None,
 ) -> Proposal:
-    """Propose each extraction field supported by the text; unsupported fields are absent.
+    """Propose each extraction field supported by the text; unsupported fields are absent,
+    withheld counts are in ``Proposal.abstained`` with the reason.
 
     ``start``/``end`` of each field are offsets into ``abstract``. ``metadata`` may hold
     ``affiliations`` and ``publication_types`` (PubMed). Never raises on odd text.
@@ -47,11 +51,17 @@ def propose(
     abstract = abstract or ""
     nz = normalize(abstract)
     found: dict[str, FieldProposal | None] = {}
+    abstained: dict[str, Abstention] = {}
     found["design"] = propose_design(title, abstract, metadata, schema.designs)
-    design = found["design"].value if found["design"] is not None else None
-    if design not in _NO_SAMPLE_DESIGNS:
-        found.update(propose_counts(nz, outcome_regex(schema.outcome_terms)))
+    design = design_key(found["design"].value) if found["design"] is not None else None
+    condition = compile_phrases(schema.condition_terms)
+    scope = study_scope(title, abstract, design, condition)
+    if scope is None:
+        counts, abstained = propose_counts(nz, outcome_regex(schema.outcome_terms))
+        found.update(counts)
         found["sex"] = propose_sex(nz)
+    else:
+        abstained = {name: Abstention(scope) for name in ("n_total", "n_resorbed")}
     found["country"] = propose_country(title, abstract, metadata)
     found["follow_up"] = propose_follow_up(nz)
     found["age"] = propose_age(nz) if design != "review" else None
@@ -60,5 +70,23 @@ def propose(
     found["predictor_findings"] = propose_findings(abstract, schema.predictors)
     found["mechanisms"] = propose_mechanisms(title, abstract, schema.mechanisms)
     fields = {name: fp for name, fp in found.items() if fp is not None}
-    logger.debug("proposed %d fields", len(fields))
-    return Proposal(fields=fields)
+    _withhold_uncertain(fields, abstained, schema.min_confidence)
+    logger.debug("proposed %d fields, abstained on %d", len(fields), len(abstained))
+    return Proposal(fields=fields, abstained=abstained)
+
+
+def _withhold_uncertain(
+    fields: dict[str, FieldProposal], abstained: dict[str, Abstention], threshold: float
+) -> None:
+    """Move counts below the threshold from ``fields`` to ``abstained`` (with the reason)."""
+    for name in COUNT_FIELDS:
+        fp = fields.get(name)
+        if fp is None or fp.confidence >= threshold:
+            continue
+        why = fp.note or fp.reason or fp.method
+        abstained[name] = Abstention(
+            f"confidence {fp.confidence:.2f} is below the protocol's {threshold:.2f} ({why})",
+            (Candidate(fp.value, fp.reason or fp.method, fp.start, fp.end),),
+            fp.confidence,
+        )
+        del fields[name]

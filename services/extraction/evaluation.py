@@ -67,7 +67,9 @@ def observed(fp: FieldProposal, name: str) -> Any:
 
 
 def same(name: str, got: Any, want: Any) -> bool:
-    """Whether a proposed scalar value matches the annotation."""
+    """Whether a proposed scalar value matches the annotation (a list of labels: any of them)."""
+    if isinstance(want, list) and name not in LIST_FIELDS:
+        return any(same(name, got, w) for w in want)
     if name == "percent":
         return abs(float(got) - float(want)) < 0.05
     if isinstance(want, str) and isinstance(got, str):
@@ -77,7 +79,8 @@ def same(name: str, got: Any, want: Any) -> bool:
 
 def _tally_one(tally: Tally, item_id: str, name: str, got: Any, want: Any) -> None:
     if name in LIST_FIELDS:
-        g, w = set(got or []), set(want or [])
+        g = {str(v).casefold() for v in got or []}
+        w = {str(v).casefold() for v in want or []}
         tally.tp += len(g & w)
         tally.fp += len(g - w)
         tally.fn += len(w - g)
@@ -104,11 +107,64 @@ def score(
         proposal = propose(
             item["title"], item["abstract"], metadata=item.get("metadata") or {}, schema=schema
         )
-        for name in FIELD_ORDER:
+        for name in item.get("scored") or FIELD_ORDER:
             fp = proposal.fields.get(name)
             got = observed(fp, name) if fp and fp.confidence >= min_confidence else None
             _tally_one(tallies[name], item["id"], name, got, item["expected"].get(name))
     return tallies
+
+
+@dataclass
+class PassageFigures:
+    """Passage-level figures of the counts: both right, wrong numbers, abstentions."""
+
+    stating_both: int = 0
+    both_right: int = 0
+    negatives: int = 0
+    negatives_with_counts: int = 0
+    passages: int = 0
+    abstained: int = 0  # passages where a count the annotation has was not proposed
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def both_right_share(self) -> float | None:
+        """Share of the passages stating both counts where both were proposed right."""
+        return self.both_right / self.stating_both if self.stating_both else None
+
+    @property
+    def abstention_rate(self) -> float | None:
+        """Share of passages with an annotated count where one was left empty."""
+        with_counts = self.passages - self.negatives
+        return self.abstained / with_counts if with_counts else None
+
+
+def passage_figures(
+    passages: Iterable[Mapping[str, Any]], schema: ExtractionSchema | None = None
+) -> PassageFigures:
+    """Both-counts-right share, negatives given counts, and abstentions, over the passages."""
+    figures = PassageFigures()
+    for item in passages:
+        proposal = propose(
+            item["title"], item["abstract"], metadata=item.get("metadata") or {}, schema=schema
+        )
+        want = {k: item["expected"].get(k) for k in COUNT_FIELDS}
+        got = {k: proposal.value(k) for k in COUNT_FIELDS}
+        figures.passages += 1
+        if all(v is None for v in want.values()):
+            figures.negatives += 1
+            if any(v is not None for v in got.values()):
+                figures.negatives_with_counts += 1
+                figures.failures.append(f"{item['id']}: counts {got} on a negative")
+            continue
+        if any(want[k] is not None and got[k] is None for k in COUNT_FIELDS):
+            figures.abstained += 1
+        if all(v is not None for v in want.values()):
+            figures.stating_both += 1
+            if got == want:
+                figures.both_right += 1
+            else:
+                figures.failures.append(f"{item['id']}: got {got} want {want}")
+    return figures
 
 
 def combined(tallies: Mapping[str, Tally], names: Iterable[str]) -> Tally:

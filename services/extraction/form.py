@@ -20,6 +20,7 @@ _SAME = (
     "herniation_type",
     "predictors",
     "mechanisms",
+    "predictor_findings",
 )
 
 
@@ -48,7 +49,9 @@ def follow_up_text(value: Any, unit: str | None) -> str:
 
 
 def prefill(fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    """Form field name -> pre-filled value, for the fields the proposal has."""
+    """Form field name -> pre-filled value, for the fields the proposal has (abstained fields,
+    value null, are left out)."""
+    fields = {k: v for k, v in fields.items() if v.get("value") is not None}
     out: dict[str, Any] = {name: fields[name]["value"] for name in _SAME if name in fields}
     if "age" in fields:
         out["age_range"] = age_text(fields["age"]["value"])

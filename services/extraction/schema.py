@@ -21,6 +21,8 @@ from services.extraction.errors import SchemaError
 TOML_SHAPE = """\
 [extraction]
 outcome_terms = ["resorption", "regression", "disappearance", "reduction", "shrinkage"]
+condition_terms = ["lumbar", "lumbosacral"]  # the spinal region the review is about
+min_confidence = 0.7                         # counts below it are left empty, with the reason
 designs = ["Prospective", "Retrospective", "RCT", "Cohort", "Case series", "Case report",
            "Cross-sectional", "Review"]             # labels; known ones keep built-in phrases
 herniation_types = ["Bulging", "Protrusion", "Extrusion", "Sequestration", "Contained",
@@ -58,13 +60,32 @@ OUTCOME_TERMS: tuple[str, ...] = (
     "diminish",
     "resolved",
     "resolution",
+    "resolved herniation",
     "became smaller",
     "no longer visible",
     "absorbed",
 )
 
+# The lumbar review's condition: a study of another spinal region gets no counts.
+CONDITION_TERMS: tuple[str, ...] = (
+    "lumbar",
+    "lumbosacral",
+    r"L[1-5]\s*[-/–]\s*(?:L?[1-5]|S1)",
+    "sciatica",
+    "LDH",
+)
+MIN_CONFIDENCE = 0.7
+
 DESIGNS: dict[str, tuple[str, ...]] = {
-    "RCT": ("randomized", "randomised", "randomly allocated", "randomly assigned", "RCT"),
+    "RCT": (
+        "randomized",
+        "randomised",
+        "randomly allocated",
+        "randomly assigned",
+        "allocated randomly",
+        "assigned randomly",
+        "RCT",
+    ),
     "review": (
         "systematic review",
         "meta-analysis",
@@ -72,6 +93,9 @@ DESIGNS: dict[str, tuple[str, ...]] = {
         "this review",
         "literature review",
         "we review the literature",
+        "meta-analyses",
+        "we searched",
+        "commentary",
     ),
     "case report": (
         "case report",
@@ -82,9 +106,13 @@ DESIGNS: dict[str, tuple[str, ...]] = {
     ),
     "prospective": ("prospective", "prospectively"),
     "retrospective": ("retrospective", "retrospectively"),
-    "case series": ("case series",),
+    "case series": (
+        "case series",
+        r"(?:present|report|describe)s?\s+(?:[2-9]|10)\s+(?:\w+\s+)?(?:cases|patients)",
+        r"\bcases\s+of\b",
+    ),
     "cohort": ("cohort study", "cohort of"),
-    "cross-sectional": ("cross-sectional",),
+    "cross-sectional": (r"cross-sectional(?!\s+area)",),
 }
 
 HERNIATION_TYPES: dict[str, tuple[str, ...]] = {
@@ -163,6 +191,8 @@ class ExtractionSchema:
     """Vocabularies the rules match against; every mapping is label -> phrases."""
 
     outcome_terms: tuple[str, ...] = OUTCOME_TERMS
+    condition_terms: tuple[str, ...] = CONDITION_TERMS
+    min_confidence: float = MIN_CONFIDENCE
     designs: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DESIGNS))
     herniation_types: Mapping[str, tuple[str, ...]] = field(
         default_factory=lambda: dict(HERNIATION_TYPES)
@@ -232,6 +262,13 @@ def schema_from_mapping(section: Mapping[str, Any]) -> ExtractionSchema:
     kwargs: dict[str, Any] = {}
     if "outcome_terms" in section:
         kwargs["outcome_terms"] = _phrases(section["outcome_terms"], "outcome_terms")
+    if "condition_terms" in section:
+        kwargs["condition_terms"] = _phrases(section["condition_terms"], "condition_terms")
+    if "min_confidence" in section:
+        value = section["min_confidence"]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+            raise SchemaError("[extraction] min_confidence must be a number from 0 to 1")
+        kwargs["min_confidence"] = float(value)
     for kind in ("designs", "herniation_types", "predictors", "mechanisms"):
         if kind in section:
             kwargs[kind] = _vocabulary(section[kind], kind, extra)

@@ -45,22 +45,33 @@ _TENS = {
 _U = "|".join(sorted(_UNITS, key=len, reverse=True))
 _T = "|".join(_TENS)
 _BELOW_100 = rf"(?:(?:{_T})(?:[- ](?:{_U}))?|(?:{_U}))"
+_BELOW_1000 = rf"(?:(?:{_U}|a)[- ]hundred(?:[- ](?:and[- ])?{_BELOW_100})?|{_BELOW_100})"
 _WORD_NUMBER = re.compile(
-    rf"\b(?:(?:{_U})\s+hundred(?:\s+(?:and\s+)?{_BELOW_100})?|{_BELOW_100})\b", re.IGNORECASE
+    rf"\b(?:{_BELOW_1000}[- ]thousand(?:[- ](?:and[- ])?{_BELOW_1000})?|{_BELOW_1000})\b",
+    re.IGNORECASE,
 )
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+# "1,204", and "1 204" with a thin or no-break space: one number
+_THOUSANDS = re.compile(r"(?<=\d)[,\u2009\u202f\u00a0](?=\d{3}(?!\d))")
+_MIDDLE_DOT = re.compile(r"(?<=\d)[·\u00b7\u2219](?=\d)")
+_SPACES = re.compile(r"[\u00a0\u2009\u202f\u2007\u200a]")
 _PERCENT_WORD = re.compile(r"\s?\b(?:percent|per cent)\b", re.IGNORECASE)
 
 
 def words_to_int(phrase: str) -> int:
-    """Value of a number written in words ("forty-two", "two hundred and ten")."""
+    """Value of a number written in words ("forty-two", "One-hundred and forty-three",
+    "two thousand and twelve")."""
     total = 0
     current = 0
     for word in re.split(r"[\s-]+", phrase.lower()):
         if word == "and":
             continue
-        if word == "hundred":
+        if word == "a":
+            current = 1
+        elif word == "hundred":
             current = max(current, 1) * 100
+        elif word == "thousand":
+            total += max(current, 1) * 1000
+            current = 0
         elif word in _TENS:
             current += _TENS[word]
         elif word in _UNITS:
@@ -82,12 +93,17 @@ class Normalized:
 
 
 def normalize(original: str) -> Normalized:
-    """Turn number words into digits, drop thousands separators, write "percent" as "%"."""
+    """Turn number words into digits, drop thousands separators (comma, thin space), read "·"
+    as a decimal point, make odd spaces plain, write "percent" as "%"."""
     replacements: list[tuple[int, int, str]] = []
     for match in _WORD_NUMBER.finditer(original):
         replacements.append((match.start(), match.end(), str(words_to_int(match.group()))))
     for match in _THOUSANDS.finditer(original):
         replacements.append((match.start(), match.end(), ""))
+    for match in _MIDDLE_DOT.finditer(original):
+        replacements.append((match.start(), match.end(), "."))
+    for match in _SPACES.finditer(original):
+        replacements.append((match.start(), match.end(), " "))
     for match in _PERCENT_WORD.finditer(original):
         replacements.append((match.start(), match.end(), "%"))
     replacements.sort()
@@ -111,7 +127,13 @@ def normalize(original: str) -> Normalized:
 _SENTENCE_END = re.compile(
     r"(?<!\bet al)(?<!\bvs)(?<!\be\.g)(?<!\bi\.e)(?<!\bFig)(?<!\bapprox)(?<!\bno)[.!?]\s+(?=[A-Z0-9(])"
 )
-_HEADING = re.compile(r"\b[A-Z][A-Za-z ]{2,30}:\s")
+_HEADING = re.compile(
+    r"\b(?:BACKGROUND|INTRODUCTION|OBJECTIVES?|PURPOSE|AIMS?|STUDY DESIGN|SUMMARY OF BACKGROUND DATA"
+    r"|(?:MATERIALS?|PATIENTS|SUBJECTS) AND METHODS|METHODS?|RESULTS|FINDINGS|CONCLUSIONS?"
+    r"|Background|Introduction|Objectives?|Purpose|Aims?|Study [Dd]esign|Summary of [Bb]ackground [Dd]ata"
+    r"|(?:Materials?|Patients|Subjects) and [Mm]ethods|Methods?|Results|Findings|Conclusions?"
+    r"|Case [Dd]escription|Case [Pp]resentation|Case [Rr]eport)\s*:\s"
+)
 
 
 def sentences(text: str) -> list[tuple[int, int]]:

@@ -2,11 +2,18 @@
 timeouts, retries and a rate limit shared across processes.
 
 Bio.Entrez has the NCBI address built in, no timeout, and retries 429/5xx at once. We keep its
-request building and parsing but hand it our own ``urlopen`` (as Biopython's tests do): that
-function sends to the configured base URL with a timeout, after the rate limiter allows it.
-Bio.Entrez's own retries are turned off (``max_tries = 1``); :meth:`EntrezClient._request`
-retries 429/5xx, timeouts, connection errors and truncated or malformed bodies with exponential
-backoff and jitter, then raises :class:`EntrezUnavailableError`.
+request building but hand it our own ``urlopen`` (as Biopython's tests do): that function sends
+to the configured base URL with a timeout, after the rate limiter allows it. Nothing of
+Bio.Entrez's module state is written per request: ``email``, ``tool`` and ``api_key`` go with
+each request as parameters, and an HTTP or network error of our opener reaches
+:meth:`EntrezClient._request` wrapped, so Bio.Entrez's own retry loop (``max_tries``) never
+sees it and two clients in one process never race. We retry 429/5xx, timeouts, connection
+errors and truncated or malformed bodies with exponential backoff and jitter, then raise
+:class:`EntrezUnavailableError`.
+
+Answers are parsed by lxml with DTDs, entities and the network off
+(:mod:`services.pubmed.safexml`); an esearch answer that did not search the query as written
+raises (:mod:`services.pubmed.esearch`).
 
 Errors: see :mod:`services.pubmed.errors`.
 """
@@ -16,7 +23,6 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import http.client
-import io
 import logging
 import random
 import time
@@ -24,12 +30,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
-from xml.parsers.expat import ExpatError
 
 from Bio import Entrez
-from Bio.Entrez.Parser import CorruptedXMLError, NotXMLError, ValidationError
 
 from services.pubmed.errors import (
     EntrezQueryError,
@@ -37,6 +40,7 @@ from services.pubmed.errors import (
     MalformedResponseError,
     WindowTooLargeError,
 )
+from services.pubmed.esearch import read_esearch
 from services.pubmed.parse import ArticleSet, parse_article_set
 from services.pubmed.ratelimit import NoRateLimit, RateLimiter
 
@@ -50,12 +54,23 @@ _active: contextvars.ContextVar[EntrezClient | None] = contextvars.ContextVar(
 _original_urlopen = Entrez.urlopen  # type: ignore[attr-defined]
 
 
+class _Attempt(Exception):
+    """An error of our opener, carried past Bio.Entrez's retry loop to our own."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 def _urlopen(request: urllib.request.Request, *args: Any, **kwargs: Any) -> Any:
     """Bio.Entrez's opener while one of our clients is calling; the original otherwise."""
     client = _active.get()
     if client is None:
         return _original_urlopen(request, *args, **kwargs)
-    return client._open(request)
+    try:
+        return client._open(request)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as exc:
+        raise _Attempt(exc) from exc
 
 
 Entrez.urlopen = _urlopen  # type: ignore[attr-defined,assignment]
@@ -84,7 +99,6 @@ class ClientConfig:
     backoff_max: float = 60.0
     batch_size: int = 500
     esearch_cap: int = 9_999
-    dtd_cache: Path | None = None
 
 
 class EntrezClient:
@@ -103,31 +117,25 @@ class EntrezClient:
         self.requests = 0
         self._sleep = sleep
         self._rng = rng or random.Random()
-        if config.dtd_cache is not None:
-            config.dtd_cache.mkdir(parents=True, exist_ok=True)
-            Entrez.local_cache = str(config.dtd_cache)  # type: ignore[assignment]
 
     # --- public API -------------------------------------------------------------------
 
     def search(
         self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
     ) -> SearchResult:
-        """esearch with usehistory=y for records whose ``datetype`` date is in [start, end]."""
+        """esearch with usehistory=y for records whose ``datetype`` date is in [start, end].
+
+        Raises a :class:`~services.pubmed.errors.SearchAlteredError` when PubMed reports a term
+        it did not search, or its translation lost a word of ``term``.
+        """
         window = f"({term}) AND {start:%Y/%m/%d}:{end:%Y/%m/%d}[{datetype}]"
 
-        def attempt() -> Any:
+        def attempt() -> SearchResult:
             body = self._send("esearch", db="pubmed", term=window, usehistory="y", retmax=0)
-            try:
-                return Entrez.read(io.BytesIO(body), validate=False)  # type: ignore[no-untyped-call]
-            except (CorruptedXMLError, NotXMLError, ValidationError, ExpatError) as exc:
-                raise MalformedResponseError(f"esearch returned unreadable XML: {exc}") from exc
+            answer = read_esearch(body, window)
+            return SearchResult(start, end, answer.count, str(answer.webenv), str(answer.query_key))
 
-        result = self._with_retries("esearch", attempt)
-        if result.get("ERROR"):
-            raise EntrezQueryError(f"esearch refused the query: {result['ERROR']}")
-        return SearchResult(
-            start, end, int(result["Count"]), str(result["WebEnv"]), str(result["QueryKey"])
-        )
+        return self._with_retries("esearch", attempt)
 
     def plan(
         self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
@@ -171,11 +179,13 @@ class EntrezClient:
         return self._with_retries(f"efetch retstart={retstart}", attempt)
 
     def _send(self, utility: str, **params: Any) -> bytes:
-        """One call through Bio.Entrez; the whole body is read here so truncation is retried."""
-        Entrez.email = self.config.email  # type: ignore[assignment]
-        Entrez.tool = self.config.tool
-        Entrez.api_key = self.config.api_key  # type: ignore[assignment]
-        Entrez.max_tries = 1
+        """One call through Bio.Entrez; the whole body is read here so truncation is retried.
+
+        Who we are goes with the request (never into Bio.Entrez's module globals).
+        """
+        params |= {"email": self.config.email, "tool": self.config.tool}
+        if self.config.api_key:
+            params["api_key"] = self.config.api_key
         token = _active.set(self)
         try:
             handle = getattr(Entrez, utility)(**params)
@@ -183,6 +193,8 @@ class EntrezClient:
                 data = handle.read()
             finally:
                 handle.close()
+        except _Attempt as carried:
+            raise carried.error from None
         finally:
             _active.reset(token)
         return data.encode() if isinstance(data, str) else data

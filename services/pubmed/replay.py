@@ -10,6 +10,15 @@ that the review's query found.
 Faults are injected in order, one per request: ``429:2,500:1,truncate:1,slow=2:1``; a count of
 ``*`` repeats forever. Kinds: an HTTP status (429, 500, 502, 503), ``truncate`` (the body cut in
 half), ``reset`` (the connection closed with no answer), ``slow=S`` (S seconds before answering).
+Odd answers PubMed gives with HTTP 200 (esearch only, each a structure seen in real E-utilities
+output): ``phrasenotfound`` (an ``ErrorList/PhraseNotFound`` naming the query's first word),
+``fieldnotfound`` (``ErrorList/FieldNotFound``), ``quotednotfound`` (a
+``WarningList/QuotedPhraseNotFound``), ``phraseignored`` (``WarningList/PhraseIgnored``),
+``lostterm`` (a ``QueryTranslation`` without the query's first word), ``nowebenv`` (no WebEnv
+nor QueryKey), ``error`` (an ``<ERROR>`` element), ``httpdtd`` (a correct answer whose DOCTYPE
+names an ``http://`` DTD, as older E-utilities did). Hostile answers (efetch only): ``xxe`` (a
+DOCTYPE naming a DTD on this server and an external entity reading ``/etc/passwd``, used in an
+ArticleTitle), ``bomb`` (nested entity definitions that would expand to a gigabyte).
 ``KIND@efetch`` or ``KIND@esearch`` restricts a fault to one utility.
 The server logs every request; ``GET /_log`` returns it as JSON and ``POST /_faults`` replaces
 the fault plan (body: the fault string), for tests and demos.
@@ -53,8 +62,19 @@ DATE_RANGE = re.compile(
     r"\[(crdt|edat|mdat|pdat|dp)\]",
     re.IGNORECASE,
 )
+ANSWERS = (
+    "phrasenotfound",
+    "fieldnotfound",
+    "quotednotfound",
+    "phraseignored",
+    "lostterm",
+    "nowebenv",
+    "error",
+    "httpdtd",
+)
+HOSTILE = ("xxe", "bomb")
 FAULT = re.compile(
-    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?)"
+    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?|" + "|".join(ANSWERS + HOSTILE) + ")"
     r"(?:@(?P<utility>esearch|efetch))?:(?P<count>\d+|\*)$"
 )
 
@@ -69,7 +89,7 @@ class FaultSpecError(ValueError):
 
 @dataclass
 class Indexed:
-    pmid: int
+    pmid: str  # as written in the file: a malformed PMID is served as it is, for tests
     xml: bytes
     dates: dict[str, dt.date]
 
@@ -93,18 +113,27 @@ def parse_faults(spec: str | None) -> list[Fault]:
         if not match:
             raise FaultSpecError(
                 f"fault {item!r} not understood: use KIND[@esearch|@efetch]:COUNT with KIND an "
-                "HTTP status, truncate, reset or slow=SECONDS, and COUNT a number or *"
+                "HTTP status, truncate, reset, slow=SECONDS or one of "
+                + ", ".join(ANSWERS + HOSTILE)
+                + ", and COUNT a number or *"
             )
         kind = "slow" if match["secs"] else match["kind"]
         count = float("inf") if match["count"] == "*" else float(match["count"])
-        faults.append(Fault(kind, count, match["utility"], float(match["secs"] or 0)))
+        utility = match["utility"] or (
+            "esearch" if kind in ANSWERS else "efetch" if kind in HOSTILE else None
+        )
+        faults.append(Fault(kind, count, utility, float(match["secs"] or 0)))
     return faults
 
 
+ARTICLES = ("PubmedArticle", "PubmedBookArticle")
+
+
 def _history_dates(article: etree._Element) -> dict[str, dt.date]:
-    dates: dict[str, dt.date] = {}
+    """The article's dates by esearch field; a date that cannot be read is left out."""
+    dates: dict[str, dt.date | None] = {}
     names = {"entrez": "crdt", "pubmed": "edat"}
-    for el in article.iterfind("PubmedData/History/PubMedPubDate"):
+    for el in article.iterfind("*/History/PubMedPubDate"):
         name = names.get(el.get("PubStatus") or "")
         if name:
             dates[name] = _date(el)
@@ -112,41 +141,48 @@ def _history_dates(article: etree._Element) -> dict[str, dt.date]:
     if revised is not None:
         dates["mdat"] = _date(revised)
     year = article.findtext("MedlineCitation/Article/Journal/JournalIssue/PubDate/Year")
-    if year and year.isdigit():
+    if year and re.fullmatch(r"[0-9]{4}", year):
         dates["pdat"] = dt.date(int(year), 1, 1)
-    if "crdt" in dates:
-        dates.setdefault("edat", dates["crdt"])
-        dates.setdefault("mdat", dates["crdt"])
-    return dates
+    known = {name: day for name, day in dates.items() if day is not None}
+    if "crdt" in known:
+        known.setdefault("edat", known["crdt"])
+        known.setdefault("mdat", known["crdt"])
+    return known
 
 
-def _date(el: etree._Element) -> dt.date:
-    month = el.findtext("Month") or "1"
-    return dt.date(
-        int(el.findtext("Year") or 1900),
-        int(month) if month.isdigit() else 1,
-        int(el.findtext("Day") or 1),
-    )
+def _date(el: etree._Element) -> dt.date | None:
+    parts = [
+        el.findtext(tag) or default for tag, default in (("Year", ""), ("Month", "1"), ("Day", "1"))
+    ]
+    if not all(re.fullmatch(r"[0-9]{1,4}", p) for p in parts):
+        return None
+    try:
+        return dt.date(*(int(p) for p in parts))
+    except ValueError:
+        return None
 
 
 def load_snapshot(directory: Path) -> list[Indexed]:
     """Index every PubmedArticle in ``*.xml`` / ``*.xml.gz`` files; later files win a PMID."""
     if not directory.is_dir():
         raise SnapshotError(f"snapshot directory {directory} does not exist")
-    by_pmid: dict[int, Indexed] = {}
+    by_pmid: dict[str, Indexed] = {}
     files = sorted([*directory.glob("*.xml"), *directory.glob("*.xml.gz")])
     for path in files:
         opener: Any = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as handle:
             for _ev, el in etree.iterparse(
-                handle, tag="PubmedArticle", load_dtd=False, no_network=True, resolve_entities=False
+                handle, tag=ARTICLES, load_dtd=False, no_network=True, resolve_entities=False
             ):
-                pmid = int(el.findtext("MedlineCitation/PMID") or 0)
+                pmid = (el.findtext("*/PMID") or "").strip()
                 by_pmid[pmid] = Indexed(pmid, etree.tostring(el), _history_dates(el))
                 el.clear()
     if not by_pmid:
         raise SnapshotError(f"snapshot directory {directory} holds no PubmedArticle records")
-    return sorted(by_pmid.values(), key=lambda r: (r.dates.get("crdt", dt.date.min), r.pmid))
+    return sorted(
+        by_pmid.values(),
+        key=lambda r: (r.dates.get("crdt", dt.date.min), len(r.pmid), r.pmid),
+    )
 
 
 @dataclass
@@ -154,7 +190,7 @@ class ReplayState:
     records: list[Indexed]
     faults: list[Fault] = field(default_factory=list)
     cap: int = PUBMED_CAP
-    history: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    history: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,7 +207,7 @@ class ReplayState:
                     return None  # faults apply in order; this one waits for its utility
         return None
 
-    def search(self, params: dict[str, str]) -> tuple[int, list[int]]:
+    def search(self, params: dict[str, str]) -> tuple[int, list[str]]:
         matches: Iterable[Indexed] = self.records
         for lo, hi, kind in DATE_RANGE.findall(params.get("term", "")):
             matches = _between(matches, kind.lower(), lo, hi)
@@ -252,6 +288,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return True
+        if fault.kind in ANSWERS:
+            if utility != "esearch":
+                return False
+            self._send(200, self._esearch(params, fault.kind), "text/xml")
+            return True
+        if fault.kind in HOSTILE:
+            if utility != "efetch":
+                return False
+            self._send(200, self._hostile(self._efetch(params), fault.kind), "text/xml")
+            return True
         if fault.kind == "truncate":
             body = self._esearch(params) if utility == "esearch" else self._efetch(params)
             self._send(200, body[: len(body) // 2], "text/xml")
@@ -260,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, f'{{"error":"simulated {status}"}}'.encode(), "application/json")
         return True
 
-    def _esearch(self, params: dict[str, str]) -> bytes:
+    def _esearch(self, params: dict[str, str], odd: str | None = None) -> bytes:
         state = self.server.state
         count, pmids = state.search(params)
         webenv = f"MCID_{uuid.uuid4().hex}"
@@ -270,20 +316,39 @@ class _Handler(BaseHTTPRequestHandler):
         retstart = int(params.get("retstart", 0))
         ids = "".join(f"<Id>{p}</Id>" for p in pmids[retstart : retstart + retmax])
         history = ""
-        if params.get("usehistory", "").lower() == "y":
+        if params.get("usehistory", "").lower() == "y" and odd != "nowebenv":
             history = f"<QueryKey>1</QueryKey><WebEnv>{webenv}</WebEnv>"
+        term = params.get("term", "")
+        word = (re.findall(r"[A-Za-z]{3,}", term) or ["term"])[0]
+        translation = term.replace(word, "") if odd == "lostterm" else term
+        extra = {
+            "phrasenotfound": f"<ErrorList><PhraseNotFound>{word}</PhraseNotFound></ErrorList>",
+            "fieldnotfound": "<ErrorList><FieldNotFound>Titel</FieldNotFound></ErrorList>",
+            "quotednotfound": f'<WarningList><QuotedPhraseNotFound>"{word} x"</QuotedPhraseNotFound>'
+            "<OutputMessage>No items found.</OutputMessage></WarningList>",
+            "phraseignored": f"<WarningList><PhraseIgnored>{word}</PhraseIgnored></WarningList>",
+        }.get(odd or "", "")
+        if odd == "error":
+            body = "<ERROR>Search Backend failed: simulated query syntax error</ERROR>"
+        else:
+            body = (
+                f"<Count>{count}</Count><RetMax>{min(retmax, max(count - retstart, 0))}</RetMax>"
+                f"<RetStart>{retstart}</RetStart>{history}<IdList>{ids}</IdList>"
+                f"<TranslationSet/><QueryTranslation>{_escape(translation)}"
+                f"</QueryTranslation>{extra}"
+            )
+        doctype = (
+            ESEARCH_DOCTYPE.replace("https://", "http://") if odd == "httpdtd" else ESEARCH_DOCTYPE
+        )
         return (
-            f'<?xml version="1.0" encoding="UTF-8" ?>\n{ESEARCH_DOCTYPE}\n<eSearchResult>'
-            f"<Count>{count}</Count><RetMax>{min(retmax, max(count - retstart, 0))}</RetMax>"
-            f"<RetStart>{retstart}</RetStart>{history}<IdList>{ids}</IdList>"
-            f"<TranslationSet/><QueryTranslation>{_escape(params.get('term', ''))}"
-            f"</QueryTranslation></eSearchResult>"
+            f'<?xml version="1.0" encoding="UTF-8" ?>\n{doctype}\n<eSearchResult>{body}'
+            "</eSearchResult>"
         ).encode()
 
     def _efetch(self, params: dict[str, str]) -> bytes:
         state = self.server.state
         if "id" in params:
-            pmids = [int(p) for p in params["id"].split(",") if p.strip()]
+            pmids = [p.strip() for p in params["id"].split(",") if p.strip()]
         else:
             stored = state.history.get(params.get("WebEnv", ""), {})
             pmids = stored.get(params.get("query_key", "1"), [])
@@ -297,6 +362,21 @@ class _Handler(BaseHTTPRequestHandler):
             + b"\n".join(parts)
             + b"\n</PubmedArticleSet>\n"
         )
+
+    def _hostile(self, body: bytes, kind: str) -> bytes:
+        """``body`` with a DOCTYPE declaring entities, one of them used in the first title."""
+        host, port = self.server.server_address[:2]
+        name = host.decode() if isinstance(host, bytes) else host
+        if kind == "xxe":
+            subset = f'SYSTEM "http://{name}:{port}/entrez/eutils/_dtd" [<!ENTITY x SYSTEM "file:///etc/passwd">]'
+        else:
+            levels = ['<!ENTITY x0 "resorption resorption ">'] + [
+                f'<!ENTITY x{i} "{f"&x{i - 1};" * 10}">' for i in range(1, 9)
+            ]
+            subset = "[" + "".join(levels).replace("x8", "x") + "]"
+        doctype = f"<!DOCTYPE PubmedArticleSet {subset}>".encode()
+        body = body.replace(PUBMED_DOCTYPE.encode(), doctype, 1)
+        return body.replace(b"<ArticleTitle>", b"<ArticleTitle>&x;", 1)
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)

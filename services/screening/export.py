@@ -1,5 +1,9 @@
-"""Exports: included studies with their confirmed data (CSV); screened records with decisions
-as CSV and RIS (the fields reference managers, Covidence and Rayyan read).
+"""Exports: included studies with their confirmed data (CSV); every record of a review with its
+decisions, notes, flags and history as CSV and RIS (the fields reference managers, Covidence and
+Rayyan read); the PRISMA flow counts as CSV.
+
+CSV cells that a spreadsheet would run as a formula are neutralised (:func:`safe_cell`); RIS
+values are folded to one line.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from db.models import Record, Review, ReviewRecord, ScreeningDecision, Study, User
 from services.screening.extraction import KIND, current_extraction, form_fields
+from services.screening.prisma import PrismaCounts
 from services.screening.rules import author_names
 
 RECORD_COLUMNS = [
@@ -29,12 +34,32 @@ RECORD_COLUMNS = [
     "state",
     "stage",
     "decision",
+    "decided_by",
     "reason",
     "reviewers",
+    "notes",
+    "history",
+    "flags",
+    "linked_study_id",
     "score",
     "rule",
     "model_version",
 ]
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> str:
+    """``value`` as a CSV cell a spreadsheet shows as text: a string starting like a formula is
+    prefixed with a single quote (numbers of our own, negative ones included, are left alone)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | float):
+        return str(value)
+    if isinstance(value, list):
+        value = "; ".join(str(v) for v in value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def studies_csv(*, session: Session, review: Review) -> str:
@@ -68,16 +93,19 @@ def studies_csv(*, session: Session, review: Review) -> str:
         pmid = study.record_id and _pmid(session, study.record_id)
         writer.writerow(
             [
-                study.id,
-                study.label,
-                study.source,
-                study.doi or "",
-                study.year or "",
-                pmid or "",
-                extraction.status if extraction else "",
-                users.get(extraction.user_id or 0, "") if extraction else "",
-                extraction.created_at.isoformat() if extraction else "",
-                *[_cell(data.get(n)) for n in names],
+                safe_cell(v)
+                for v in (
+                    study.id,
+                    study.label,
+                    study.source,
+                    study.doi,
+                    study.year,
+                    pmid,
+                    extraction.status if extraction else "",
+                    users.get(extraction.user_id or 0, "") if extraction else "",
+                    extraction.created_at.isoformat() if extraction else "",
+                    *[data.get(n) for n in names],
+                )
             ]
         )
     return out.getvalue()
@@ -88,40 +116,30 @@ def _pmid(session: Session, record_id: int) -> int | None:
     return record.pmid if record else None
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return "; ".join(str(v) for v in value)
-    return str(value)
-
-
-def screened_rows(*, session: Session, review: Review) -> Iterator[dict[str, str]]:
-    """Records that reached human screening, with their settling decision and reviewers."""
+def record_rows(*, session: Session, review: Review) -> Iterator[dict[str, str]]:
+    """Every record of the review (screened, queued, excluded by a rule or the model, linked to
+    an included study as a duplicate, not yet screened), with the decision that settled it, the
+    notes, the flags and the whole decision history (undone decisions included, marked)."""
+    users = {u.id: u.email for u in session.scalars(select(User))}
+    history: dict[int, list[ScreeningDecision]] = {}
+    for decision in session.scalars(
+        select(ScreeningDecision)
+        .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
+        .where(ReviewRecord.review_id == review.id)
+        .order_by(ScreeningDecision.id)
+    ):
+        history.setdefault(decision.review_record_id, []).append(decision)
     query = (
         select(ReviewRecord)
         .options(joinedload(ReviewRecord.record))
-        .where(
-            ReviewRecord.review_id == review.id,
-            ReviewRecord.state.in_(("queued", "included", "excluded")),
-        )
+        .where(ReviewRecord.review_id == review.id)
         .order_by(ReviewRecord.id)
         .execution_options(yield_per=500)
     )
-    users = {u.id: u.email for u in session.scalars(select(User))}
     for rr in session.scalars(query):
-        decisions = list(
-            session.scalars(
-                select(ScreeningDecision)
-                .where(
-                    ScreeningDecision.review_record_id == rr.id,
-                    ScreeningDecision.undone_at.is_(None),
-                    ScreeningDecision.stage == rr.stage,
-                )
-                .order_by(ScreeningDecision.id)
-            )
-        )
-        last = decisions[-1] if decisions else None
+        decisions = history.get(rr.id, [])
+        standing = [d for d in decisions if d.undone_at is None and d.stage == rr.stage]
+        last = standing[-1] if standing else None
         record = rr.record
         yield {
             "pmid": str(record.pmid),
@@ -136,43 +154,112 @@ def screened_rows(*, session: Session, review: Review) -> Iterator[dict[str, str
             "state": rr.state,
             "stage": rr.stage,
             "decision": _decision(rr.state, last),
-            "reason": (last.reason or "") if last and rr.state == "excluded" else "",
+            "decided_by": _decided_by(rr, last),
+            "reason": _reason(rr, last),
             "reviewers": "; ".join(
-                sorted({users.get(d.user_id or 0, "") for d in decisions} - {""})
+                sorted({users.get(d.user_id or 0, "") for d in standing} - {""})
             ),
+            "notes": " | ".join(
+                f"{users.get(d.user_id or 0, d.source)}: {d.note}" for d in decisions if d.note
+            ),
+            "history": " | ".join(_event(d, users) for d in decisions),
+            "flags": "; ".join(str(f) for f in rr.flags or []),
+            "linked_study_id": str(rr.study_id or ""),
             "score": "" if rr.score is None else f"{rr.score:.4f}",
             "rule": rr.rule or "",
             "model_version": rr.model_version or "",
         }
 
 
+def _event(decision: ScreeningDecision, users: dict[int, str]) -> str:
+    who = users.get(decision.user_id or 0, decision.source)
+    text = f"{decision.created_at.isoformat(timespec='seconds')} {who} {decision.stage} "
+    text += decision.decision + (f" ({decision.reason})" if decision.reason else "")
+    if decision.undone_at is not None:
+        text += f" [undone {decision.undone_at.isoformat(timespec='seconds')}]"
+    return text
+
+
 def _decision(state: str, last: ScreeningDecision | None) -> str:
-    """The settled decision ('' while queued); records settled without a human decision
-    (e.g. imported as included) report their state."""
-    if state == "queued":
+    """The settled decision ('' while a record waits or is linked to a study); records settled
+    without a decision row (imported, excluded by a rule) report their state."""
+    if state not in ("included", "excluded", "auto_excluded"):
         return ""
     if last is not None:
         return last.decision
     return "include" if state == "included" else "exclude"
 
 
+def _decided_by(rr: ReviewRecord, last: ScreeningDecision | None) -> str:
+    if rr.state not in ("included", "excluded", "auto_excluded"):
+        return ""
+    if last is not None:
+        return last.source
+    if rr.state == "auto_excluded":
+        return "rule" if rr.rule else "model"
+    return "baseline"
+
+
+def _reason(rr: ReviewRecord, last: ScreeningDecision | None) -> str:
+    if rr.state not in ("excluded", "auto_excluded"):
+        return ""
+    return (last.reason if last and last.reason else rr.reason) or ""
+
+
 def records_csv(*, session: Session, review: Review) -> str:
-    """Screened records with decisions as CSV (RECORD_COLUMNS)."""
+    """Every record of the review as CSV (RECORD_COLUMNS), formula-like cells neutralised."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=RECORD_COLUMNS)
-    writer.writeheader()
-    for row in screened_rows(session=session, review=review):
-        writer.writerow(row)
+    writer = csv.writer(out)
+    writer.writerow(RECORD_COLUMNS)
+    for row in record_rows(session=session, review=review):
+        writer.writerow([safe_cell(row[c]) for c in RECORD_COLUMNS])
+    return out.getvalue()
+
+
+def prisma_csv(counts: PrismaCounts) -> str:
+    """The PRISMA 2020 flow (updated reviews) as rows ``section,box,count``, in diagram order,
+    ready for the PRISMA2020 Shiny app or a spreadsheet."""
+    rows: list[tuple[str, str, int]] = [
+        ("previous", "Studies included in previous version of review", counts.previous_studies),
+        ("identification", "Records identified from PubMed", counts.identified),
+    ]
+    rows += [
+        ("identification", f"Records identified by update {u.date or 'baseline'}", u.identified)
+        for u in counts.per_update
+    ]
+    rows += [
+        ("identification", "Duplicate records (linked to included studies)", counts.duplicates),
+        ("identification", "Records excluded by rules", counts.auto_excluded_rule),
+        ("identification", "Records excluded by the classifier", counts.auto_excluded_model),
+        ("screening", "Records screened", counts.screened),
+        ("screening", "Records awaiting screening", counts.awaiting),
+        ("screening", "Records excluded at title and abstract", counts.excluded_title_abstract),
+        ("screening", "Reports assessed for eligibility", counts.full_text_assessed),
+    ]
+    rows += [
+        ("screening", f"Reports excluded: {reason}", n)
+        for reason, n in counts.excluded_full_text.items()
+    ]
+    rows += [
+        ("included", "New studies included in review", counts.new_studies),
+        ("included", "Total studies included in review", counts.total_studies),
+    ]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "box", "count"])
+    writer.writerows([section, safe_cell(box), n] for section, box, n in rows)
     return out.getvalue()
 
 
 def records_ris(*, session: Session, review: Review) -> str:
-    """Screened records as RIS (TY JOUR … ER), decision and reason in N1 and KW."""
+    """Every record as RIS (TY JOUR … ER), decision and reason in N1 and KW. Every value is
+    folded to one line, so no text from PubMed or a reviewer can start a tag or a record."""
     lines: list[str] = []
-    for row in screened_rows(session=session, review=review):
+    for row in record_rows(session=session, review=review):
+        record_authors = [_one_line(a) for a in row["authors"].split("; ")]
         lines.append("TY  - JOUR")
         lines.append(f"TI  - {_one_line(row['title'])}")
-        lines.extend(f"AU  - {a}" for a in row["authors"].split("; ") if a)
+        lines.extend(f"AU  - {a}" for a in record_authors if a)
         for tag, key in (
             ("JO", "journal"),
             ("PY", "year"),
@@ -185,12 +272,12 @@ def records_ris(*, session: Session, review: Review) -> str:
         if row["abstract"]:
             lines.append(f"AB  - {_one_line(row['abstract'])}")
         lines.append(f"UR  - https://pubmed.ncbi.nlm.nih.gov/{row['pmid']}/")
-        status = row["decision"] or "pending"
+        status = row["decision"] or ("linked" if row["state"] == "linked" else "pending")
         lines.append(f"KW  - screening:{status}")
         note = f"Screening: {status} ({row['stage']})"
         if row["reason"]:
             note += f"; reason: {row['reason']}"
-        lines.append(f"N1  - {note}")
+        lines.append(f"N1  - {_one_line(note)}")
         lines.append("ER  - ")
         lines.append("")
     return "\r\n".join(lines)

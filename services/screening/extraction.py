@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db.models import Extraction, ExtractionProposal, Review, Study, User
 from services.evidence.findings import convert_findings, findings_options
+from services.extraction.form import prefill as form_prefill
 from services.screening.decisions import audit
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
 from services.screening.rules import ScreeningRules, rules_of
@@ -201,10 +202,9 @@ def confirm_extraction(
     provenance: dict[str, Any] = {"proposal_id": proposal.id if proposal else None}
     if proposal is not None:
         provenance["extractor_version"] = proposal.extractor_version
+        shaped = proposed_values(proposal)
         provenance["corrected"] = sorted(
-            k
-            for k, v in data.items()
-            if k in proposal.fields and _proposed(proposal.fields[k]) != v
+            k for k, v in data.items() if k in shaped and not _same(shaped[k], v)
         )
     row = Extraction(
         study_id=study.id,
@@ -232,21 +232,76 @@ def confirm_extraction(
     return row
 
 
-def _proposed(field: Any) -> Any:
-    return field.get("value") if isinstance(field, dict) else field
+def _same(proposed: Any, confirmed: Any) -> bool:
+    if isinstance(proposed, list) and not isinstance(confirmed, list):
+        return len(proposed) == 1 and str(proposed[0]) == str(confirmed)
+    if isinstance(proposed, list):
+        return bool(proposed == confirmed)
+    return str(proposed) == str(confirmed)
+
+
+def proposed_values(proposal: ExtractionProposal | None) -> dict[str, Any]:
+    """The proposal's values in the form's shape: the protocol's field names (``age_range``,
+    ``sex_male_female``), durations with their unit ("12 months"), abstained fields absent."""
+    if proposal is None:
+        return {}
+    fields = {
+        name: info
+        for name, info in (proposal.fields or {}).items()
+        if isinstance(info, dict) and info.get("value") is not None
+    }
+    return form_prefill(fields)
+
+
+def _fit(spec: FieldSpec, value: Any) -> tuple[Any, str | None]:
+    """A proposed value made to agree with the field's type, or None with why not."""
+    if value is None:
+        return None, None
+    if spec.type == "findings":
+        return (value, None) if isinstance(value, list) else (None, "not a list of findings")
+    if spec.type == "list":
+        items = value if isinstance(value, list) else [value]
+        known = [str(v) for v in items if not spec.choices or str(v) in spec.choices]
+        return known, None
+    if isinstance(value, list):
+        if len(value) == 1:
+            value = value[0]
+        else:
+            shown = ", ".join(map(str, value))
+            return None, f"several named ({shown}): choose one"
+    if spec.type == "choice" and spec.choices and str(value) not in spec.choices:
+        match = next((c for c in spec.choices if c.casefold() == str(value).casefold()), None)
+        if match is None:
+            return None, f"{value} is not one of the choices"
+        value = match
+    if spec.type in ("int", "float") and isinstance(value, bool | dict):
+        return None, "not a number"
+    return value, None
+
+
+def proposal_hints(specs: list[FieldSpec], proposal: ExtractionProposal | None) -> dict[str, str]:
+    """Per field, why the proposal was not pre-filled (a list for a single choice …)."""
+    values = proposed_values(proposal)
+    hints: dict[str, str] = {}
+    for spec in specs:
+        _value, why = _fit(spec, values.get(spec.name))
+        if why:
+            hints[spec.name] = why
+    return hints
 
 
 def prefill(
     specs: list[FieldSpec], current: Extraction | None, proposal: ExtractionProposal | None
 ) -> dict[str, Any]:
-    """Form values: the current extraction's, else the proposal's (as text for inputs)."""
+    """Form values: the current extraction's, else the proposal's in the field's type (a single
+    choice gets one value, a duration keeps its unit, text inputs get text)."""
+    proposed = proposed_values(proposal) if current is None else {}
     values: dict[str, Any] = {}
     for spec in specs:
-        value = None
         if current is not None:
             value = current.data.get(spec.name)
-        elif proposal is not None and spec.name in proposal.fields:
-            value = _proposed(proposal.fields[spec.name])
+        else:
+            value, _why = _fit(spec, proposed.get(spec.name))
         if spec.type == "findings":
             values[spec.name] = [dict(row) for row in value or [] if isinstance(row, Mapping)]
         elif spec.type == "list":
@@ -254,5 +309,11 @@ def prefill(
                 list(value or []) if isinstance(value, list) else ([value] if value else [])
             )
         else:
-            values[spec.name] = "" if value is None else str(value)
+            values[spec.name] = "" if value is None else _text(value)
     return values
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -86,7 +86,15 @@ def author_names(authors: list[Any] | None) -> list[str]:
         if isinstance(author, dict):
             name = (
                 author.get("collective")
-                or " ".join(p for p in (author.get("last", ""), author.get("initials", "")) if p)
+                or " ".join(
+                    p
+                    for p in (
+                        author.get("last", ""),
+                        author.get("initials", ""),
+                        author.get("suffix", ""),
+                    )
+                    if p
+                )
                 or author.get("name", "")
             )
         else:

@@ -1,8 +1,12 @@
 """The reviewer web app: ``create_app(settings)`` wires database, sessions, pages and the API.
 
-Sessions are Starlette's signed cookie (itsdangerous): HttpOnly, SameSite=Lax, Secure when the
-base URL is https. Every state-changing request must carry the session's CSRF token. Every
-response carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue_pages.py).
+Sessions are Starlette's signed cookie (itsdangerous), signed with SECRET_KEY or the secret
+generated in DATA_DIR (:meth:`Settings.session_secret`): HttpOnly, SameSite=Lax, Secure when the
+base URL is https; the user's session version and an absolute lifetime are checked on each
+request (:mod:`services.web.security`). Every state-changing request must carry the session's
+CSRF token; bodies are capped and checked first (:mod:`services.web.guard`). Every response
+carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue_pages.py); everything but
+static files ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from services.locks import make_review_lock
 from services.settings import Settings
 from services.web import api_docs, errors
 from services.web.cache import SnapshotCache
+from services.web.guard import RequestGuard
 from services.web.recompute import LocalRecompute
 from services.web.routes import (
     auth,
@@ -37,11 +42,11 @@ from services.web.routes import (
     rob,
     screening,
 )
+from services.web.security import SESSION_LIFETIME
 from services.web.templating import make_templates
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-SESSION_MAX_AGE = 12 * 3600
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -65,7 +70,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for ``settings`` (database URL, secret key, base URL)."""
-    settings.check_secrets()
+    secret = settings.session_secret()
     engine = make_engine(settings.database_url)
     app = FastAPI(
         title="living-review",
@@ -92,11 +97,12 @@ def create_app(settings: Settings) -> FastAPI:
         from workers.celery_app import configure
 
         configure(settings)  # the tasks enqueued here use this app's broker, not the env's
+    app.add_middleware(RequestGuard)
     app.add_middleware(
         SessionMiddleware,
-        secret_key=settings.secret_key,
+        secret_key=secret,
         session_cookie="lr_session",
-        max_age=SESSION_MAX_AGE,
+        max_age=SESSION_LIFETIME,
         same_site="lax",
         https_only=settings.base_url.startswith("https://"),
     )
@@ -111,7 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 class TimingAndHeaders:
     """Pure ASGI middleware: ``Server-Timing`` (time to the response's headers) and security
-    headers on every HTTP response; ``Cache-Control: no-store`` on the API and on pages."""
+    headers on every HTTP response; ``Cache-Control: no-store`` on all but static files (pages,
+    the API and exports hold the review's data)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -121,7 +128,7 @@ class TimingAndHeaders:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        is_api = str(scope.get("path", "")).startswith("/api/")
+        is_static = str(scope.get("path", "")).startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -132,7 +139,7 @@ class TimingAndHeaders:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault("X-Frame-Options", "DENY")
-                if is_api or "text/html" in headers.get("content-type", ""):
+                if not is_static:
                     headers.setdefault("Cache-Control", "no-store")
             await send(message)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from db.models import Membership, Review, User
+from services.web.security import session_is_current
 
 
 class LoginRequired(Exception):
@@ -63,8 +64,9 @@ def _signed_in_id(request: Request) -> int | None:
 
 
 def _active(request: Request, user: User | None) -> User | None:
-    """``user`` if it exists and is active; otherwise the stale session is cleared."""
-    if user is None or not user.is_active:
+    """``user`` if it exists, is active and the session is still current (not revoked, not
+    expired); otherwise the stale session is cleared."""
+    if user is None or not user.is_active or not session_is_current(request.session, user):
         request.session.clear()
         return None
     return user

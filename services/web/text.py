@@ -50,35 +50,63 @@ def keyword_spans(text: str, keywords: Iterable[str], css: str = "kw") -> list[S
 
 
 def evidence_spans(text: str, fields: Mapping[str, Any]) -> list[Span]:
-    """Where each proposed field's evidence sentence lies in ``text`` (offsets trusted only
-    when they point at the evidence; otherwise the evidence is searched for)."""
+    """Where each proposed field's evidence sentence lies in ``text`` (class ``evidence``) and,
+    inside it, the winning candidate itself (class ``winner``: the number the value was read
+    from). Offsets are trusted only when they point at the evidence or into it; otherwise the
+    evidence is searched for. Abstained fields (no value) have no evidence."""
     spans: list[Span] = []
     for name, info in fields.items():
-        if not isinstance(info, dict):
+        if not isinstance(info, dict) or info.get("abstained"):
             continue
         evidence = str(info.get("evidence") or "").strip()
         if not evidence:
             continue
         start, end = info.get("start"), info.get("end")
-        if not (isinstance(start, int) and isinstance(end, int) and text[start:end] == evidence):
-            start = text.find(evidence)
-            end = start + len(evidence)
-        if start >= 0:
-            spans.append((start, end, "evidence", name))
+        s0 = text.find(evidence)
+        if isinstance(start, int) and isinstance(end, int) and text[start:end] == evidence:
+            s0 = start
+        if s0 < 0:
+            continue
+        s1 = s0 + len(evidence)
+        spans.append((s0, s1, "evidence", name))
+        if (
+            isinstance(start, int)
+            and isinstance(end, int)
+            and s0 <= start < end <= s1
+            and (start, end) != (s0, s1)
+        ):
+            spans.append((start, end, "winner", name))
     return spans
 
 
+def _tag(text: str, start: int, end: int, css: str, field: str, inner: str | None = None) -> str:
+    attr = f' data-field="{escape(field)}"' if field else ""
+    body = escape(text[start:end]) if inner is None else inner
+    return f'<mark class="{escape(css)}"{attr}>{body}</mark>'
+
+
 def mark(text: str | None, spans: list[Span]) -> Markup:
-    """Escaped ``text`` with non-overlapping spans wrapped in <mark>."""
+    """Escaped ``text`` with non-overlapping spans wrapped in <mark>; ``winner`` spans are
+    nested inside the span that contains them."""
     text = text or ""
+    outer = sorted(s for s in spans if s[2] != "winner")
+    winners = sorted(s for s in spans if s[2] == "winner")
     out: list[str] = []
     pos = 0
-    for start, end, css, field in sorted(spans):
+    for start, end, css, field in outer:
         if start < pos:
             continue
-        attr = f' data-field="{escape(field)}"' if field else ""
         out.append(escape(text[pos:start]))
-        out.append(f'<mark class="{escape(css)}"{attr}>{escape(text[start:end])}</mark>')
+        inner: list[str] = []
+        cur = start
+        for w0, w1, wcss, wfield in winners:
+            if w0 < cur or w1 > end:
+                continue
+            inner.append(escape(text[cur:w0]))
+            inner.append(_tag(text, w0, w1, wcss, wfield))
+            cur = w1
+        inner.append(escape(text[cur:end]))
+        out.append(_tag(text, start, end, css, field, "".join(inner)))
         pos = end
     out.append(escape(text[pos:]))
     return Markup("".join(out))  # every piece above is escaped or our own tag

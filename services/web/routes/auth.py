@@ -8,7 +8,15 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from services.accounts import AuthenticationError, TooManyAttempts, authenticate
+from services.accounts import (
+    MAX_EMAIL_LENGTH,
+    MAX_PASSWORD_LENGTH,
+    AuthenticationError,
+    TooManyAttempts,
+    normalise_email,
+    revoke_sessions,
+    sign_in,
+)
 from services.web.deps import CurrentUser, DbSession, optional_user
 from services.web.errors import error_response
 from services.web.schemas import LoginIn, SessionOut
@@ -41,19 +49,22 @@ def login_page(request: Request, next: str | None = None) -> Response:
 @router.post("/login", include_in_schema=False)
 def login_form(
     request: Request,
-    session: DbSession,
-    email: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=1024)],
-    next: Annotated[str | None, Form()] = None,
+    email: Annotated[str, Form(max_length=MAX_EMAIL_LENGTH)],
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)],
+    next: Annotated[str | None, Form(max_length=2048)] = None,
 ) -> Response:
-    status, error = 303, None
+    status, error, user = 303, None, (0, 0)
     try:
-        user = authenticate(session=session, email=email, password=password, ip=_client_ip(request))
+        user = sign_in(
+            sessions=request.app.state.sessions,
+            email=email,
+            password=password,
+            ip=_client_ip(request),
+        )
     except TooManyAttempts as exc:
         status, error = 429, str(exc)
     except AuthenticationError as exc:
         status, error = 401, str(exc)
-    session.commit()
     if error is not None:
         return request.app.state.templates.TemplateResponse(
             request,
@@ -61,13 +72,22 @@ def login_form(
             {"next": _safe_next(next), "error": error, "email": email},
             status_code=status,
         )
-    start_session(request, user)
+    start_session(request, *user)
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
-@router.post("/logout", include_in_schema=False)
-def logout(request: Request) -> Response:
+def _sign_out(request: Request, session: DbSession) -> None:
+    """End this session and every other of the same user (their version moves on)."""
+    user = optional_user(request, session)
+    if user is not None:
+        revoke_sessions(user)
+        session.commit()
     end_session(request)
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request, session: DbSession) -> Response:
+    _sign_out(request, session)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -91,29 +111,31 @@ def session_info(request: Request, session: DbSession) -> SessionOut:
         429: {"description": "too many failed attempts"},
     },
 )
-def api_login(body: LoginIn, request: Request, session: DbSession) -> Response:
+def api_login(body: LoginIn, request: Request) -> Response:
     """Sign in (needs the CSRF token from GET /api/session); sets the session cookie."""
     try:
-        user = authenticate(
-            session=session, email=body.email, password=body.password, ip=_client_ip(request)
+        user_id, version = sign_in(
+            sessions=request.app.state.sessions,
+            email=body.email,
+            password=body.password,
+            ip=_client_ip(request),
         )
     except TooManyAttempts as exc:
-        session.commit()
         return JSONResponse(
             {"detail": str(exc)}, status_code=429, headers={"Retry-After": str(exc.retry_after)}
         )
     except AuthenticationError as exc:
-        session.commit()
         return error_response(request, 401, str(exc))
-    session.commit()
-    start_session(request, user)
+    start_session(request, user_id, version)
     return JSONResponse(
-        SessionOut(csrf_token=csrf_token(request), email=user.email, user_id=user.id).model_dump()
+        SessionOut(
+            csrf_token=csrf_token(request), email=normalise_email(body.email), user_id=user_id
+        ).model_dump()
     )
 
 
 @router.delete("/api/session", status_code=204, tags=["session"])
-def api_logout(request: Request, user: CurrentUser) -> Response:
-    """Sign out."""
-    end_session(request)
+def api_logout(request: Request, session: DbSession, user: CurrentUser) -> Response:
+    """Sign out: this session and every other session of the user end."""
+    _sign_out(request, session)
     return Response(status_code=204)

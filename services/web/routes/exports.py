@@ -1,11 +1,13 @@
-"""Exports: included studies with confirmed data (CSV); screened records (CSV, RIS)."""
+"""Exports: included studies with confirmed data (CSV); every record with its decisions (CSV, RIS);
+the PRISMA flow counts (CSV). Downloads are never cached (``Cache-Control: no-store``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from services.screening.export import records_csv, records_ris, studies_csv
+from services.screening.export import prisma_csv, records_csv, records_ris, studies_csv
+from services.screening.prisma import prisma_counts
 from services.web.deps import Admin, DbSession, Member
 from services.web.security import csrf_protect
 
@@ -16,7 +18,10 @@ def _download(body: str, media_type: str, filename: str) -> Response:
     return Response(
         body,
         media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -32,7 +37,8 @@ def export_studies(access: Member, session: DbSession) -> Response:
 
 @router.get("/reviews/{slug}/export/records.csv")
 def export_records_csv(access: Admin, session: DbSession) -> Response:
-    """Records sent to screening with their decision, reason and reviewers (admins only)."""
+    """Every record of the review with its decision, reason, reviewers, notes, flags and
+    decision history (admins only)."""
     return _download(
         records_csv(session=session, review=access.review),
         "text/csv",
@@ -47,4 +53,14 @@ def export_records_ris(access: Admin, session: DbSession) -> Response:
         records_ris(session=session, review=access.review),
         "application/x-research-info-systems",
         f"{access.review.slug}-records.ris",
+    )
+
+
+@router.get("/reviews/{slug}/export/prisma.csv")
+def export_prisma_csv(access: Member, session: DbSession) -> Response:
+    """The PRISMA 2020 flow counts, one box per row (section, box, count)."""
+    return _download(
+        prisma_csv(prisma_counts(session=session, review=access.review)),
+        "text/csv",
+        f"{access.review.slug}-prisma.csv",
     )

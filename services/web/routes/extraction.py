@@ -20,6 +20,7 @@ from services.screening.extraction import (
     form_fields,
     latest_proposal,
     prefill,
+    proposal_hints,
     study_of,
 )
 from services.web.deps import DbSession, Member, ReviewAccess
@@ -93,6 +94,7 @@ def _form_context(
         "record": record,
         "specs": specs,
         "values": values or prefill(specs, current, proposal),
+        "hints": proposal_hints(specs, proposal) if current is None else {},
         "errors": errors,
         "proposal": fields,
         "current": current,

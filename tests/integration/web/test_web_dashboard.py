@@ -71,3 +71,18 @@ def test_openapi_lists_the_api(seed, make_client):
         "/api/reviews/{slug}/agreement",
     ):
         assert path in spec["paths"], path
+
+
+def test_dashboard_lists_what_a_run_held_in_quarantine(seed, make_client, factory):
+    import datetime as dt
+
+    from db.models import SearchRun
+
+    held = [{"pmid": "99000302xb", "reason": "PMID '99000302xb' is not a number written in digits 0-9"}]
+    with factory.begin() as session:
+        session.add(SearchRun(review_id=seed.review_id, status="succeeded", query="q",
+                              window_start=dt.date(2024, 1, 1), window_end=dt.date(2024, 1, 7),
+                              stats={"quarantined": held, "skipped": []}))
+    page = make_client("admin").get(f"/reviews/{seed.slug}")
+    assert page.status_code == 200
+    assert "1 held in quarantine: PMID 99000302xb (PMID &#39;99000302xb&#39; is not a number" in page.text

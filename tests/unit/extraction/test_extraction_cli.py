@@ -50,6 +50,7 @@ def test_text_json_has_documented_keys(app: typer.Typer, tmp_path: Path) -> None
         "method",
         "source",
         "note",
+        "reason",
     }
     assert (n["value"], data["fields"]["n_total"]["value"]) == (41, 58)
     abstract = " ".join(PASSAGE.splitlines()[1:])

@@ -88,16 +88,14 @@ def test_threshold_percent_is_not_the_outcome_percent() -> None:
     assert got == {"n_total": 120, "n_resorbed": 60}
 
 
-def test_disagreeing_percentage_lowers_confidence_and_says_so() -> None:
+def test_disagreeing_percentage_withholds_the_counts_and_says_so() -> None:
     proposal = propose("t", "Among 21 patients, regression occurred in 14 (80%).")
-    fields = proposal.fields
-    assert fields["n_resorbed"].value == 14
-    assert fields["percent"].value == 80.0
-    assert fields["percent"].confidence < 0.5
-    assert fields["n_resorbed"].confidence < 0.5
-    assert "disagrees" in (fields["percent"].note or "")
+    assert not {"n_total", "n_resorbed", "percent"} & set(proposal.fields)
+    assert "does not fit 14 of 21" in proposal.abstained["n_resorbed"].reason
+    assert "below the protocol's 0.70" in proposal.abstained["n_total"].reason
     agreeing = propose("t", "Among 21 patients, regression occurred in 14 (66.7%).")
-    assert agreeing.fields["n_resorbed"].confidence >= 0.9
+    assert agreeing.fields["n_total"].confidence >= 0.9
+    assert agreeing.value("percent") == 66.7
 
 
 def test_stated_percent_picks_the_total_it_fits() -> None:
@@ -133,4 +131,5 @@ def test_offsets_point_into_the_original_abstract() -> None:
     span = fields["n_resorbed"]
     assert abstract[span.start : span.end] == "30 of 40"
     assert span.evidence == "Results: regression in 30 of 40 patients."
-    assert span.method == "count.k-of-n"
+    assert span.method == "count.pair"
+    assert span.reason == "30 of 40 stated together"

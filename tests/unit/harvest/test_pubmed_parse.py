@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.pubmed.errors import MalformedResponseError
+from services.pubmed.errors import MalformedResponseError, UnsafeXMLError
 from services.pubmed.parse import parse_article_set, title_key
 from services.pubmed.xmlbuild import Article, write_article_set
 
@@ -88,13 +88,13 @@ def test_broken_bodies_are_refused(body: bytes) -> None:
         parse_article_set(body)
 
 
-def test_the_parser_never_loads_external_entities() -> None:
+def test_the_parser_refuses_a_body_declaring_external_entities() -> None:
     body = (
         b'<?xml version="1.0"?><!DOCTYPE PubmedArticleSet SYSTEM "http://127.0.0.1:9/x.dtd" '
         b'[<!ENTITY e SYSTEM "file:///etc/passwd">]><PubmedArticleSet>&e;</PubmedArticleSet>'
     )
-    parsed = parse_article_set(body)
-    assert parsed.records == []
+    with pytest.raises(UnsafeXMLError, match="refused"):
+        parse_article_set(body)
 
 
 def test_title_key_normalises() -> None:
@@ -120,4 +120,5 @@ def test_inline_markup_keeps_all_text_and_collective_authors() -> None:
         {"collective": "LDH Study Group"},
         {"last": "Kim", "fore": "Min", "initials": "M"},
     ]
-    assert record.affiliations == ["Seoul, Korea"] and record.first_author is None
+    # a collective first author is the first author (duplicate matching needs one): issue 12 #7
+    assert record.affiliations == ["Seoul, Korea"] and record.first_author == "LDH Study Group"

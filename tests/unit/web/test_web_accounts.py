@@ -21,6 +21,17 @@ def test_hash_is_argon2id_salted_and_verifies():
         ("nobody", "long enough pw", "reviewer", "email"),
         ("a@b.org", "short", "reviewer", "password"),
         ("a@b.org", "long enough pw", "owner", "role"),
+        ("a@b.org", " " * 10, "reviewer", "password"),
+        ("a@b.org", "a" * 10, "reviewer", "password"),
+        ("a@b.org", "abababababab", "reviewer", "password"),
+        ("someone@example.org", "someone@example.org", "reviewer", "password"),
+        ("someone@example.org", "Someone@Example.org", "reviewer", "password"),
+        ("longname@example.org", "longname1!", "reviewer", "password"),
+        ("a@b.org", "Password123", "reviewer", "password"),
+        ("a@b.org", "1234567890", "reviewer", "password"),
+        ("a@b.org", "qwertyuiop", "reviewer", "password"),
+        ("a@b.org", "x" * 1025 + "yzwvu", "reviewer", "password"),
+        ("a" * 320 + "@b.org", "long enough pw", "reviewer", "email"),
     ],
 )
 def test_bad_accounts_are_refused_naming_the_field(email, password, role, field):
@@ -34,3 +45,16 @@ def test_bad_accounts_are_refused_naming_the_field(email, password, role, field)
             review=None,
         )
     assert caught.value.field == field
+
+
+def test_a_long_name_is_refused_naming_the_field():
+    with pytest.raises(InvalidAccountInput) as caught:
+        add_user(
+            session=None,  # type: ignore[arg-type]
+            email="a@b.org",
+            name="N" * 201,
+            password="long enough pw",
+            role="reviewer",
+            review=None,
+        )
+    assert caught.value.field == "name" and "200" in str(caught.value)
