@@ -86,8 +86,14 @@ def write_reviews(folder: Path, count: int) -> list[tuple[str, dt.date, dt.date]
     return slices
 
 
-def run_once(args: argparse.Namespace, n_workers: int, snapshot_url: str, reviews_dir: Path,
-             slices: list[tuple[str, dt.date, dt.date]], work: Path) -> dict[str, object]:
+def run_once(
+    args: argparse.Namespace,
+    n_workers: int,
+    snapshot_url: str,
+    reviews_dir: Path,
+    slices: list[tuple[str, dt.date, dt.date]],
+    work: Path,
+) -> dict[str, object]:
     name = f"lr_wk_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_admin, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -101,20 +107,50 @@ def run_once(args: argparse.Namespace, n_workers: int, snapshot_url: str, review
             text = (reviews_dir / slug / "protocol.toml").read_text()
             ids[slug] = ensure_review(session, parse_protocol(text, source=slug, slug=slug)).id
     redis.Redis.from_url(args.redis).flushdb()
-    env = dict(os.environ, DATABASE_URL=url, REDIS_URL=args.redis, REVIEWS_DIR=str(reviews_dir),
-               DATA_DIR=str(work / "data"), ENTREZ_BASE_URL=snapshot_url, ENTREZ_RATE_LIMIT="0",
-               ENTREZ_API_KEY="bench", SMTP_PORT=str(free_port()))
+    env = dict(
+        os.environ,
+        DATABASE_URL=url,
+        REDIS_URL=args.redis,
+        REVIEWS_DIR=str(reviews_dir),
+        DATA_DIR=str(work / "data"),
+        ENTREZ_BASE_URL=snapshot_url,
+        ENTREZ_RATE_LIMIT="0",
+        ENTREZ_API_KEY="bench",
+        SMTP_PORT=str(free_port()),
+    )
     logs, procs = [], []
     for i in range(n_workers):
         log = work / f"worker-{n_workers}-{i}.log"
         logs.append(log)
         with open(log, "wb") as handle:
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-l",
-                 "info", "-c", "1", "-n", f"bench{i}@%h", "-Q", "living-review",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat"],
-                cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "celery",
+                        "-A",
+                        "workers.celery_app",
+                        "worker",
+                        "-l",
+                        "info",
+                        "-c",
+                        "1",
+                        "-n",
+                        f"bench{i}@%h",
+                        "-Q",
+                        "living-review",
+                        "--without-gossip",
+                        "--without-mingle",
+                        "--without-heartbeat",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
     try:
         deadline = time.monotonic() + 120
         while not all(" ready." in log.read_text(errors="replace") for log in logs):
@@ -124,8 +160,12 @@ def run_once(args: argparse.Namespace, n_workers: int, snapshot_url: str, review
         sender = Celery(broker=args.redis)
         started = time.perf_counter()
         for slug, _lo, hi in slices:
-            sender.send_task("living_review.start_update", args=(ids[slug],),
-                             kwargs={"until": hi.isoformat()}, queue="living-review")
+            sender.send_task(
+                "living_review.start_update",
+                args=(ids[slug],),
+                kwargs={"until": hi.isoformat()},
+                queue="living-review",
+            )
         done = wait_runs(factory, len(slices), args.timeout)
         wall = time.perf_counter() - started
     finally:
@@ -141,10 +181,15 @@ def run_once(args: argparse.Namespace, n_workers: int, snapshot_url: str, review
         for task, seconds in TASK_LINE.findall(log.read_text(errors="replace")):
             task_seconds[task] += float(seconds)
     records = sum(n for _status, n in done)
-    return {"workers": n_workers, "reviews": len(slices), "records": records,
-            "statuses": sorted({s for s, _ in done}), "wall_seconds": round(wall, 1),
-            "records_per_s": round(records / wall), "task_seconds":
-            {k: round(v, 1) for k, v in sorted(task_seconds.items())}}
+    return {
+        "workers": n_workers,
+        "reviews": len(slices),
+        "records": records,
+        "statuses": sorted({s for s, _ in done}),
+        "wall_seconds": round(wall, 1),
+        "records_per_s": round(records / wall),
+        "task_seconds": {k: round(v, 1) for k, v in sorted(task_seconds.items())},
+    }
 
 
 def wait_runs(factory, count: int, timeout: float) -> list[tuple[str, int]]:  # type: ignore[no-untyped-def]
@@ -175,14 +220,27 @@ def main() -> None:
         slices = write_reviews(work / "reviews", args.reviews)
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "replay-server", "--snapshot", str(snapshot),
-             "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "services.cli",
+                "replay-server",
+                "--snapshot",
+                str(snapshot),
+                "--port",
+                str(port),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(port)
         url = f"http://127.0.0.1:{port}/entrez/eutils/"
         try:
-            results = [run_once(args, int(n), url, work / "reviews", slices, work)
-                       for n in args.workers.split(",")]
+            results = [
+                run_once(args, int(n), url, work / "reviews", slices, work)
+                for n in args.workers.split(",")
+            ]
         finally:
             server.terminate()
             server.wait(30)
@@ -192,9 +250,11 @@ def main() -> None:
         print(json.dumps(results, indent=2))
         return
     for r in results:
-        print(f"{r['workers']} worker(s), {r['reviews']} review(s): {r['records']} records in "
-              f"{r['wall_seconds']} s = {r['records_per_s']} records/s; runs {r['statuses']}; "
-              f"task time (s): {r['task_seconds']}")
+        print(
+            f"{r['workers']} worker(s), {r['reviews']} review(s): {r['records']} records in "
+            f"{r['wall_seconds']} s = {r['records_per_s']} records/s; runs {r['statuses']}; "
+            f"task time (s): {r['task_seconds']}"
+        )
 
 
 if __name__ == "__main__":

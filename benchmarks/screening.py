@@ -79,7 +79,8 @@ def _replay(data: Dataset, seeds: list[int], confidence: float) -> dict:
         "recall": (includes - missed) / includes if includes else float("nan"),
         "recall_min": min(r["recall"] for r in runs),
         "auto_excluded_share": float(np.mean([r["auto_excluded_share"] for r in runs])),
-        "missed": missed, "includes": includes,
+        "missed": missed,
+        "includes": includes,
         "updates_with_threshold": float(np.mean([r["updates_with_threshold"] for r in runs])),
         "per_seed": runs,
     }
@@ -106,7 +107,8 @@ def run_dataset(path: Path, args: argparse.Namespace) -> dict:
     if args.mode in ("simulate", "both"):
         out["simulate"] = {
             "ours": _mean([simulate(data, seed) for seed in seeds]),
-            "asreview": None if args.asreview == "off"
+            "asreview": None
+            if args.asreview == "off"
             else _asreview(path, data, seeds, args.asreview == "run"),
         }
     if args.mode in ("replay", "both"):
@@ -134,10 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--confidence", type=float, default=0.95)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--asreview", choices=("run", "cached", "off"), default="run",
-                        help="ASReview columns: run missing simulations, cached only, or none")
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse our cached per-dataset figures (rebuild the table quickly)")
+    parser.add_argument(
+        "--asreview",
+        choices=("run", "cached", "off"),
+        default="run",
+        help="ASReview columns: run missing simulations, cached only, or none",
+    )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse our cached per-dataset figures (rebuild the table quickly)",
+    )
     parser.add_argument("--no-speed", action="store_true", help="skip the 10,000-record timings")
     parser.add_argument("--table", type=Path, help=f"write the table here (full run: {TABLE})")
     args = parser.parse_args(argv)
@@ -150,10 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    report = {"datasets": results, "average": average(results), "seeds": args.seeds,
-              "confidence": args.confidence,
-              "speed": {} if args.no_speed else speed([load_dataset(f) for f in files]),
-              "load_average": list(os.getloadavg())}
+    report = {
+        "datasets": results,
+        "average": average(results),
+        "seeds": args.seeds,
+        "confidence": args.confidence,
+        "speed": {} if args.no_speed else speed([load_dataset(f) for f in files]),
+        "load_average": list(os.getloadavg()),
+    }
     table = args.table or (None if args.dataset else TABLE)
     if table is not None:
         write_table(report, table, sys.argv[1:])

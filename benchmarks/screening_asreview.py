@@ -84,12 +84,23 @@ def _read_results(project: Path) -> tuple[list[int], list[float]]:
     return [int(r[0]) for r in rows], [float(r[1]) for r in rows]
 
 
-def _run_cli(exe: Path, copy: Path, work: Path, stem: str, seed: int, include: int,
-             exclude: int) -> tuple[list[int], list[float]]:
+def _run_cli(
+    exe: Path, copy: Path, work: Path, stem: str, seed: int, include: int, exclude: int
+) -> tuple[list[int], list[float]]:
     project = work / f"{stem}-s{seed}.asreview"
     project.unlink(missing_ok=True)
-    cmd = [str(exe), "simulate", str(copy), "--prior-idx", str(include), str(exclude),
-           "--seed", str(seed), "-o", str(project)]
+    cmd = [
+        str(exe),
+        "simulate",
+        str(copy),
+        "--prior-idx",
+        str(include),
+        str(exclude),
+        "--seed",
+        str(seed),
+        "-o",
+        str(project),
+    ]
     logger.info("running %s", " ".join(cmd))
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     order, times = _read_results(project)
@@ -99,8 +110,15 @@ def _run_cli(exe: Path, copy: Path, work: Path, stem: str, seed: int, include: i
 
 def _run_api(copy: Path, seed: int, include: int, exclude: int) -> tuple[list[int], list[float]]:
     script = Path(__file__).resolve().parent / "screening_asreview_api.py"
-    cmd = [str(VENV_BIN / "python"), "-P", str(script), str(copy), str(seed), str(include),
-           str(exclude)]
+    cmd = [
+        str(VENV_BIN / "python"),
+        "-P",
+        str(script),
+        str(copy),
+        str(seed),
+        str(include),
+        str(exclude),
+    ]
     logger.info("running %s", " ".join(cmd))
     out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
     return out["record_id"], out["time"]
@@ -118,7 +136,9 @@ def run(path: Path, seed: int, engine: str = "api") -> dict:
         return cached
     exe = VENV_BIN / "asreview"
     if not exe.exists():
-        raise AsreviewUnavailable(f"ASReview not installed: {exe} is missing (see module docstring)")
+        raise AsreviewUnavailable(
+            f"ASReview not installed: {exe} is missing (see module docstring)"
+        )
     data = load_dataset(path)
     include, exclude = prior_records(data.labels, seed)
     work = CACHE / "asreview"
@@ -131,9 +151,14 @@ def run(path: Path, seed: int, engine: str = "api") -> dict:
         order, times = _run_api(copy, seed, include, exclude)
     version = subprocess.run([str(exe), "--version"], capture_output=True, text=True).stdout
     record = {
-        "dataset": path.stem, "seed": seed, "priors": [include, exclude], "engine": engine,
-        "asreview_version": version.strip(), "model": "default (elas_u4)",
-        "order": order[2:], "times": times,
+        "dataset": path.stem,
+        "seed": seed,
+        "priors": [include, exclude],
+        "engine": engine,
+        "asreview_version": version.strip(),
+        "model": "default (elas_u4)",
+        "order": order[2:],
+        "times": times,
         "iteration_s": np.diff(times[2:]).tolist() if len(times) > 3 else [],
     }
     cache_file(path, seed).write_text(json.dumps(record))

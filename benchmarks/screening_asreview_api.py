@@ -44,13 +44,19 @@ def main():
         ActiveLearningCycle(querier=TopDown(), stopper=IsFittable()),
         ActiveLearningCycle.from_meta(get_ai_config("elas_u4")["value"]),
     ]
-    sim = Simulate(db.input.get_df(), labels, cycles, stopper=EnoughForFigures(labels),
-                   print_progress=False)
+    sim = Simulate(
+        db.input.get_df(), labels, cycles, stopper=EnoughForFigures(labels), print_progress=False
+    )
     sim.label([include, exclude])
     sim.review()
     results = sim._results
-    json.dump({"record_id": [int(r) for r in results["record_id"]],
-               "time": [float(t) for t in results["time"]]}, sys.stdout)
+    json.dump(
+        {
+            "record_id": [int(r) for r in results["record_id"]],
+            "time": [float(t) for t in results["time"]],
+        },
+        sys.stdout,
+    )
 
 
 if __name__ == "__main__":

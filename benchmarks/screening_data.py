@@ -35,7 +35,10 @@ class Dataset:
     @property
     def texts(self) -> list[str]:
         """Title, abstract and keywords joined: the text both systems' features start from."""
-        return [f"{t}\n{a}\n{k}" for t, a, k in zip(self.titles, self.abstracts, self.keywords, strict=True)]
+        return [
+            f"{t}\n{a}\n{k}"
+            for t, a, k in zip(self.titles, self.abstracts, self.keywords, strict=True)
+        ]
 
 
 def _clean(value: str | None) -> str:

@@ -112,8 +112,12 @@ def speed(datasets: list[Dataset]) -> dict:
     start = time.perf_counter()
     ranker = QueueRanker(pool)
     features_s = time.perf_counter() - start
-    out = {"prescreen_10k_s": prescreen_s, "prescreen_10k_cpu_s": prescreen_cpu, "queue_features_10k_s": features_s,
-           "prescreen_model": f"{model.version} (trained on {biggest.name}, n={model.n_train})"}
+    out = {
+        "prescreen_10k_s": prescreen_s,
+        "prescreen_10k_cpu_s": prescreen_cpu,
+        "queue_features_10k_s": features_s,
+        "prescreen_model": f"{model.version} (trained on {biggest.name}, n={model.n_train})",
+    }
     for n_labelled in (500, 2000):
         picked = rng.choice(POOL, size=n_labelled, replace=False)
         ms = 1000 * _median_time(lambda p=picked: ranker.rank(p, pool_y[p]), 5)
@@ -127,46 +131,65 @@ def _f(value: float | None, digits: int = 3) -> str:
 
 
 def _sim_rows(results: list[dict], avg: dict) -> list[str]:
-    lines = ["| dataset | N | incl. | WSS@95 ours | WSS@95 ASReview | recall@10% ours | "
-             "recall@10% ASReview | refit ms ours | refit ms ASReview |", "|" + "---|" * 9]
+    lines = [
+        "| dataset | N | incl. | WSS@95 ours | WSS@95 ASReview | recall@10% ours | "
+        "recall@10% ASReview | refit ms ours | refit ms ASReview |",
+        "|" + "---|" * 9,
+    ]
     rows = [(r["dataset"], r["n"], r["includes"], r["simulate"]) for r in results]
     rows.append(("**mean**", "", "", {"ours": avg.get("ours"), "asreview": avg.get("asreview")}))
     for name, n, inc, sim in rows:
         o, a = sim["ours"] or {}, sim["asreview"] or {}
-        lines.append(f"| {name} | {n} | {inc} | {_f(o.get('wss95'))} | {_f(a.get('wss95'))} | "
-                     f"{_f(o.get('recall10'))} | {_f(a.get('recall10'))} | "
-                     f"{_f(o.get('refit_ms_median'), 1)} | {_f(a.get('refit_ms_median'), 1)} |")
+        lines.append(
+            f"| {name} | {n} | {inc} | {_f(o.get('wss95'))} | {_f(a.get('wss95'))} | "
+            f"{_f(o.get('recall10'))} | {_f(a.get('recall10'))} | "
+            f"{_f(o.get('refit_ms_median'), 1)} | {_f(a.get('refit_ms_median'), 1)} |"
+        )
     return lines
 
 
 def _replay_rows(results: list[dict], avg: dict) -> list[str]:
-    lines = ["| dataset | includes in updates (all seeds) | missed | recall | worst seed | "
-             "auto-excluded share | updates with a threshold (of 5) |", "|" + "---|" * 7]
+    lines = [
+        "| dataset | includes in updates (all seeds) | missed | recall | worst seed | "
+        "auto-excluded share | updates with a threshold (of 5) |",
+        "|" + "---|" * 7,
+    ]
     for r in results:
         p = r["replay"]
-        lines.append(f"| {r['dataset']} | {p['includes']} | {p['missed']} | {_f(p['recall'])} | "
-                     f"{_f(p['recall_min'])} | {_f(p['auto_excluded_share'])} | "
-                     f"{_f(p['updates_with_threshold'], 1)} |")
+        lines.append(
+            f"| {r['dataset']} | {p['includes']} | {p['missed']} | {_f(p['recall'])} | "
+            f"{_f(p['recall_min'])} | {_f(p['auto_excluded_share'])} | "
+            f"{_f(p['updates_with_threshold'], 1)} |"
+        )
     a = avg["replay"]
-    lines.append(f"| **mean** | | | {_f(a['recall'])} | {_f(a['recall_min'])} | "
-                 f"{_f(a['auto_excluded_share'])} | {_f(a['updates_with_threshold'], 1)} |")
+    lines.append(
+        f"| **mean** | | | {_f(a['recall'])} | {_f(a['recall_min'])} | "
+        f"{_f(a['auto_excluded_share'])} | {_f(a['updates_with_threshold'], 1)} |"
+    )
     return lines
 
 
 def write_table(report: dict, path: Path, argv: list[str]) -> None:
     """Write the markdown results table."""
     results, avg, sp = report["datasets"], report["average"], report["speed"]
-    lines = ["# Screening benchmark", "",
-             f"Command: `python benchmarks/screening.py {' '.join(argv)}`",
-             f"Seeds {report['seeds']}; Python {platform.python_version()}, scikit-learn "
-             f"{sklearn.__version__}; load average at the end {report['load_average']} on 2 cores "
-             "shared with other jobs (times are wall-clock, so inflated by the load).", ""]
+    lines = [
+        "# Screening benchmark",
+        "",
+        f"Command: `python benchmarks/screening.py {' '.join(argv)}`",
+        f"Seeds {report['seeds']}; Python {platform.python_version()}, scikit-learn "
+        f"{sklearn.__version__}; load average at the end {report['load_average']} on 2 cores "
+        "shared with other jobs (times are wall-clock, so inflated by the load).",
+        "",
+    ]
     if any("simulate" in r for r in results):
         lines += ["## (a) Active-learning simulation (1 prior include + 1 prior exclude)", ""]
         lines += [*_sim_rows([r for r in results if "simulate" in r], avg), ""]
     if any("replay" in r for r in results):
-        lines += [f"## (b) Living-review replay (recall target 0.95, confidence "
-                  f"{report['confidence']}, audit 10%)", ""]
+        lines += [
+            f"## (b) Living-review replay (recall target 0.95, confidence "
+            f"{report['confidence']}, audit 10%)",
+            "",
+        ]
         lines += [*_replay_rows([r for r in results if "replay" in r], avg), ""]
     if sp:
         lines += ["## Speed (10,000-record pool)", ""]

@@ -80,8 +80,9 @@ class ReplayTotals:
     updates: list[dict] = field(default_factory=list)
 
 
-def _update(data: Dataset, reviewed: np.ndarray, new: np.ndarray, seed: int,
-            confidence: float) -> tuple[dict, np.ndarray]:
+def _update(
+    data: Dataset, reviewed: np.ndarray, new: np.ndarray, seed: int, confidence: float
+) -> tuple[dict, np.ndarray]:
     y, texts = data.labels, data.texts
     train_texts = [texts[i] for i in reviewed]
     threshold, reason, version = None, "", None
@@ -95,9 +96,14 @@ def _update(data: Dataset, reviewed: np.ndarray, new: np.ndarray, seed: int,
     n_audit = n_audit_inc = 0
     if threshold is not None:
         protect = np.array([not data.abstracts[i] for i in new])
-        result = prescreen(model, [texts[i] for i in new], threshold,
-                           audit_fraction=AUDIT_FRACTION, rng=np.random.default_rng(seed),
-                           protect=protect)
+        result = prescreen(
+            model,
+            [texts[i] for i in new],
+            threshold,
+            audit_fraction=AUDIT_FRACTION,
+            rng=np.random.default_rng(seed),
+            protect=protect,
+        )
         seen = result.decisions != AUTO_EXCLUDE
         below = result.scores < threshold
         n_audit = int(np.sum(below & seen & ~protect))
@@ -105,10 +111,18 @@ def _update(data: Dataset, reviewed: np.ndarray, new: np.ndarray, seed: int,
     n_auto = int(np.sum(~seen)) + n_audit
     found = int(y[new][seen].sum())
     estimate = estimate_recall(found, n_auto, n_audit, n_audit_inc)
-    row = {"n_train": int(reviewed.size), "n_train_pos": int(y[reviewed].sum()),
-           "model": version, "threshold": threshold, "reason": reason, "new": int(new.size),
-           "includes": int(y[new].sum()), "found": found, "unreviewed": int(np.sum(~seen)),
-           "recall_estimate": [estimate.recall, estimate.lower, estimate.upper]}
+    row = {
+        "n_train": int(reviewed.size),
+        "n_train_pos": int(y[reviewed].sum()),
+        "model": version,
+        "threshold": threshold,
+        "reason": reason,
+        "new": int(new.size),
+        "includes": int(y[new].sum()),
+        "found": found,
+        "unreviewed": int(np.sum(~seen)),
+        "recall_estimate": [estimate.recall, estimate.lower, estimate.upper],
+    }
     return row, new[seen]
 
 
@@ -131,7 +145,8 @@ def replay(data: Dataset, seed: int, confidence: float = 0.95) -> dict:
     return {
         "recall": totals.found / totals.includes if totals.includes else math.nan,
         "auto_excluded_share": totals.unreviewed / totals.new,
-        "includes": totals.includes, "missed": totals.includes - totals.found,
+        "includes": totals.includes,
+        "missed": totals.includes - totals.found,
         "updates_with_threshold": sum(u["threshold"] is not None for u in totals.updates),
         "updates": totals.updates,
     }

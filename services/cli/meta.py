@@ -152,7 +152,12 @@ def pool_csv(
     moderator: ModeratorOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Audit and pool any CSV of studies (no database); --by subgroups, --moderator regression."""
+    """Audit and pool any CSV of studies (no database); --by subgroups, --moderator regression.
+
+    Exits 1 with one ``error:`` line when the file cannot be read (a missing column, no rows,
+    past the size limit), a cell is bad, or fewer than two studies (or a degenerate GLMM) leave
+    nothing to pool.
+    """
     from services.meta_analysis.errors import MetaAnalysisError
     from services.meta_analysis.studies import read_studies_csv
 
@@ -164,6 +169,13 @@ def pool_csv(
         raise CliError(f"{file.name}: {exc}") from exc
     options = _options(method, transform, test)
     analysis = _run(studies, by=by, **options)
+    if not analysis.result.pooled:
+        left_out = "; ".join(f"{label}: {why}" for label, why in analysis.excluded.items())
+        raise CliError(
+            f"{file.name}: "
+            + "; ".join(analysis.result.notes)
+            + (f" (left out by the audit: {left_out})" if left_out else "")
+        )
     _report(analysis, by, moderator, options, {}, json_out)
 
 
@@ -183,7 +195,9 @@ def _report(
         models["moderator"] = _moderator(analysis.included, moderator, options)
     if json_out:
         out = {**data, **analysis.to_dict(), **{k: m.to_dict() for k, m in models.items()}}
-        typer.echo(json.dumps(out, indent=2))
+        # Indented for a readable size; compact past 10,000 studies (the C encoder, far faster).
+        indent = 2 if len(analysis.included) <= 10_000 else None
+        typer.echo(json.dumps(out, indent=indent))
         return
     _print_analysis(analysis)
     if "subgroup_model" in models:

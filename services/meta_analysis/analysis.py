@@ -5,7 +5,9 @@
 
 - ``result``: the pooled result (``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``,
   ``common_estimate``…, transformed-scale ``*_t`` fields, ``tau2``, ``tau``, ``q``, ``q_df``,
-  ``q_p``, ``i2``, ``h2``, ``heterogeneity_class``, ``k``, ``events``, ``total``, ``method``,
+  ``q_p``, ``i2``, ``h2``, ``heterogeneity_class``, ``loglik`` (metafor's ``logLik()``),
+  ``converged`` (the requested estimator's search converged), ``degenerate`` (a GLMM without a
+  finite maximum), ``k``, ``events``, ``total``, ``method``,
   ``transform``, ``test``, ``level``, ``pooled``, ``notes``, ``studies``: label, events, total,
   proportion, ci_low, ci_high, yi, vi, weight_random, weight_common, corrected).
 - ``audit``: findings (``severity``, ``code``, ``study``, ``message``, ``excludes``).

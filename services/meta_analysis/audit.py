@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -167,9 +168,37 @@ def _close_years(a: Study, b: Study) -> bool:
     return ya is not None and yb is not None and abs(ya - yb) <= 5
 
 
+def _candidate_pairs(
+    studies: Sequence[Study], surnames: Sequence[str | None]
+) -> list[tuple[int, int]]:
+    """Index pairs (i < j) that can satisfy a pair check, found by grouping, not all k² pairs:
+    same counts and demographics, same DOI, or same first author within five years."""
+    groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    authors: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for i, s in enumerate(studies):
+        if s.total is not None and (s.age_range or s.sex):
+            groups[("counts", s.events, s.total, s.age_range, s.sex)].append(i)
+        if s.extra.get("doi"):
+            groups[("doi", s.extra["doi"])].append(i)
+        year = _year(s)
+        if year is not None:
+            authors[surnames[i]].append((year, i))
+    pairs = {pair for members in groups.values() for pair in itertools.combinations(members, 2)}
+    for entries in authors.values():
+        entries.sort()
+        for first, (year, i) in enumerate(entries):
+            for later_year, j in entries[first + 1 :]:
+                if later_year - year > 5:
+                    break
+                pairs.add((min(i, j), max(i, j)))
+    return sorted(pairs)
+
+
 def _pairs(studies: Sequence[Study]) -> list[Finding]:
     found = []
-    for a, b in itertools.combinations(studies, 2):
+    surnames = [_surname(s) for s in studies]
+    for i, j in _candidate_pairs(studies, surnames):
+        a, b = studies[i], studies[j]
         same_counts = (a.events, a.total) == (b.events, b.total) and a.total is not None
         same_people = (a.age_range, a.sex) == (b.age_range, b.sex) and (a.age_range or a.sex)
         same_doi = a.extra.get("doi") and a.extra.get("doi") == b.extra.get("doi")
@@ -190,7 +219,7 @@ def _pairs(studies: Sequence[Study]) -> list[Finding]:
                     f"likely the same cohort as {a.label}: {why}; pool only one",
                 )
             )
-        elif _surname(a) == _surname(b) and _close_years(a, b):
+        elif surnames[i] == surnames[j] and _close_years(a, b):
             found.append(
                 Finding(
                     INFO,

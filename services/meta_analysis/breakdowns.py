@@ -1,8 +1,11 @@
 """Subgroups, leave-one-out and cumulative meta-analysis.
 
 Leave-one-out and cumulative analyses fit all their subsets at once (see
-:func:`.estimators.fit_rows`): a few passes over a k × k array, not k separate fits. The cumulative order is the
-publication year (ties keep the input order) — how the estimate evolved as studies appeared.
+:func:`.estimators.fit_rows`): a few passes over a k × k array, not k separate fits. The
+cumulative order is the publication year (ties keep the input order) — how the estimate evolved
+as studies appeared. Rows of the Freeman–Tukey transform are back-transformed with the harmonic
+mean of all the studies' sizes, as metafor's ``leave1out``/``cumul`` do with
+``transf.ipft.hm`` and ``targs = list(ni = dat$ni)``.
 Subgroups are pooled separately (each its own tau²) and compared with the between-group Q test
 on the transformed scale (df = groups − 1; single-study groups are shown but not tested).
 """
@@ -168,11 +171,9 @@ def _subset_fits(
     fit = fit_rows(es.yi, es.vi, kind, method, start, center=full)
     if method != "DL" and not bool(np.all(fit.converged)):
         fit = fit_rows(es.yi, es.vi, kind, "DL")
-    inverse = 1.0 / n
-    if kind == "loo":
-        totals_hm = (n.size - 1.0) / (inverse.sum() - inverse)
-    else:
-        totals_hm = np.arange(1.0, n.size + 1.0) / np.cumsum(inverse)
+    # As metafor's leave1out()/cumul() with transf.ipft.hm and targs = list(ni = <all n>): every
+    # row is back-transformed with the harmonic mean of ALL the studies' sizes.
+    totals_hm = np.full(n.size, 1.0 / float(np.mean(1.0 / n)))
     return fit, totals_hm, transform, test
 
 

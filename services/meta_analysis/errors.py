@@ -4,6 +4,8 @@ The tree is small on purpose::
 
     MetaAnalysisError            base class; catch this at an entry point
     ├── InvalidStudyData         a study row cannot be read (names the study and the field)
+    ├── InvalidStudyFile         a CSV of studies cannot be used as a whole (missing column, no
+    │                            rows, too large, not UTF-8); the message says what to fix
     └── UnknownOption            a transform, estimator or test name that the engine does not know
 
 "Cannot pool" (k = 0 or 1) is not an exception: :func:`services.meta_analysis.pool` returns a
@@ -25,6 +27,10 @@ class InvalidStudyData(MetaAnalysisError, ValueError):
         self.study = study
         self.field = field
         self.problem = problem
+
+
+class InvalidStudyFile(MetaAnalysisError, ValueError):
+    """A CSV of studies that cannot be used as a whole; the caller adds the file name."""
 
 
 class UnknownOption(MetaAnalysisError, ValueError):

@@ -8,7 +8,8 @@ are running totals (O(k)). y is centred first, which keeps the expanded sums acc
 
 - ``DL`` DerSimonian–Laird (closed form, truncated at 0).
 - ``PM`` Paule–Mandel: the generalised Q equals k − 1.
-- ``ML`` / ``REML``: zero of the score of the (restricted) log-likelihood.
+- ``ML`` / ``REML``: the global maximum of the (restricted) log-likelihood on [0, ∞): a profile
+  grid brackets it (see :mod:`.likelihood`), then the score's root in that bracket.
 
 The iterative estimators solve their equation by a safeguarded Newton method (a bracket is kept;
 bisection or doubling when a step leaves it) to 1e-12 relative; rows that do not converge are
@@ -24,6 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from services.meta_analysis.errors import UnknownOption
+from services.meta_analysis.likelihood import brackets, profile_on_grid, tau2_grid
 
 FloatArray = NDArray[np.float64]
 ESTIMATORS: tuple[str, ...] = ("REML", "DL", "PM", "ML")
@@ -174,15 +176,21 @@ def _dl(fixed: FloatArray, k: FloatArray) -> FloatArray:
 
 
 def _solve(
-    sub: _Subsets, method: str, start: FloatArray, f0: FloatArray
+    sub: _Subsets,
+    method: str,
+    start: FloatArray,
+    lo: FloatArray,
+    hi: FloatArray,
+    active: NDArray[np.intp],
 ) -> tuple[FloatArray, NDArray[np.bool_]]:
-    """Safeguarded Newton per row: the root of f on [0, ∞), or 0 when f(0) ≤ 0."""
+    """Safeguarded Newton on the rows ``active``: the root of f in (lo, hi), f(lo) > 0 > f(hi).
+
+    ``hi`` may be infinite (doubling until f < 0). Other rows keep ``start``.
+    """
     n = start.size
-    t = np.zeros(n)
+    t = np.asarray(start, dtype=float).copy()
+    lo, hi = lo.copy(), hi.copy()
     converged = np.ones(n, dtype=bool)
-    active = np.flatnonzero(f0 > 0)
-    lo, hi = np.zeros(n), np.full(n, np.inf)
-    t[active] = np.maximum(start[active], 0.0)
     for _ in range(_MAX_ITER):
         if active.size == 0:
             break
@@ -209,6 +217,28 @@ def _solve(
         active = active[~done]
     converged[active] = False
     return t, converged
+
+
+def _likelihood_search(
+    sub: _Subsets, y: FloatArray, v: FloatArray, method: str
+) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """Global maximum of the (restricted) likelihood on [0, ∞) for every row (see
+    :mod:`.likelihood`): grid bracket, then safeguarded Newton inside the bracket."""
+    grid = tau2_grid(y, v)
+    if grid.size == 1:
+        return np.zeros(sub.n_rows), np.ones(sub.n_rows, dtype=bool)
+    ll, score = profile_on_grid(y, v, grid, sub.kind, method, sub.k)
+    start, lo, hi, found = brackets(grid, ll, score)
+    # Start inside the bracket at the expansion centre when it lies there (leave-one-out and
+    # cumulative rows of a large k sit near the all-studies maximum): the cheap series sums.
+    inside = found & (lo <= sub.center) & (sub.center <= hi)
+    start = np.where(inside, sub.center, start)
+    single = sub.k < 2  # one study: tau² is 0 (not estimable), not a search failure
+    start, found = np.where(single, 0.0, start), found | single
+    active = np.flatnonzero(found & ~single & (hi > lo))
+    tau2, converged = _solve(sub, method, start, lo, hi, active)
+    converged &= found
+    return tau2, converged
 
 
 def _summaries(
@@ -263,8 +293,14 @@ def fit_rows(
     dl = _dl(fixed, sub.k)
     if method == "DL":
         tau2, ok = dl, np.ones(dl.size, dtype=bool)
-    else:
+    elif method == "PM":
         f0 = _score(method, fixed, sub.k)[0]
-        tau2, ok = _solve(sub, method, dl if start is None else start, f0)
+        first = np.maximum(dl if start is None else start, 0.0)
+        active = np.flatnonzero(f0 > 0)
+        first = np.where(f0 > 0, first, 0.0)
+        infinite = np.full(dl.size, np.inf)
+        tau2, ok = _solve(sub, method, first, np.zeros(dl.size), infinite, active)
+    else:
+        tau2, ok = _likelihood_search(sub, yc, v, method)
     fits = _summaries(sub, tau2, fixed, ok)
     return replace(fits, mu=fits.mu + centre, mu_fe=fits.mu_fe + centre)

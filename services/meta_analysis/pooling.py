@@ -12,12 +12,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from scipy import special, stats
 
 from services.meta_analysis.errors import InvalidStudyData, UnknownOption
 from services.meta_analysis.estimators import FloatArray, RowFits, fit_rows, normalise_method
+from services.meta_analysis.likelihood import loglik
 from services.meta_analysis.results import BaseFields, PoolResult, StudyRow
 from services.meta_analysis.transforms import (
     EffectSizes,
@@ -80,7 +82,7 @@ def _fit_one(yi: FloatArray, vi: FloatArray, method: str, notes: list[str]) -> t
     if method != "DL" and not (bool(fit.converged[0]) and math.isfinite(float(fit.tau2[0]))):
         logger.warning("%s did not converge; falling back to DL", method)
         notes.append(f"{method} did not converge; DerSimonian–Laird used instead")
-        return fit_rows(yi, vi, "all", "DL"), "DL"
+        return replace(fit_rows(yi, vi, "all", "DL"), converged=np.zeros(1, dtype=bool)), "DL"
     return fit, method
 
 
@@ -224,6 +226,7 @@ def _assemble(
         notes=notes,
         rows=rows,
         base=base,
+        fit_info=(loglik(es.yi, es.vi, tau2, base["method"]), bool(fit.converged[0])),
     )
 
 
@@ -243,10 +246,12 @@ def summarise(
     notes: list[str],
     rows: tuple[StudyRow, ...],
     base: BaseFields,
+    fit_info: tuple[float, bool],
 ) -> PoolResult:
     """The pooled result from a model's estimates on the transformed scale (shared with the
     GLMM): CI with ``crit``, prediction interval with ``se_pi``, the common effect with z,
-    back-transformed; Q, I² and H² from τ² and the typical within-study variance ``s2``."""
+    back-transformed; Q, I² and H² from τ² and the typical within-study variance ``s2``;
+    ``fit_info`` is (log-likelihood, converged)."""
     k, level = base["k"], base["level"]
     z = float(stats.norm.ppf(0.5 + level / 2))
     t_vals = np.array(
@@ -289,6 +294,8 @@ def summarise(
         q_p=float(stats.chi2.sf(q, k - 1)),
         i2=100.0 * tau2 / (tau2 + s2),
         h2=(tau2 + s2) / s2,
+        loglik=fit_info[0],
+        converged=fit_info[1],
         notes=tuple(notes),
         studies=rows,
         **base,

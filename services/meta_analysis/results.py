@@ -3,12 +3,17 @@
 Proportions are on the 0–1 scale; ``*_t`` fields are on the transformed scale (what metafor prints
 before ``transf=``). A result that could not be pooled has ``pooled = False``, ``None`` in every
 numeric field (never NaN) and a note saying why.
+
+``loglik`` is metafor's ``logLik()`` of the fit (restricted for REML; ML for ML, DL, PM and the
+GLMM, whose value includes the binomial coefficients as lme4's); ``converged`` says whether the
+requested estimator's search converged (False when the engine fell back to DL, which a note
+says); ``degenerate`` marks a GLMM whose likelihood has no finite maximum (not pooled).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 
 
@@ -76,6 +81,9 @@ class PoolResult:
     q_p: float | None = None
     i2: float | None = None
     h2: float | None = None
+    loglik: float | None = None
+    converged: bool | None = None
+    degenerate: bool = False
     events: int = 0
     total: int = 0
     notes: tuple[str, ...] = ()
@@ -88,9 +96,10 @@ class PoolResult:
 
     def to_dict(self, *, with_studies: bool = True) -> dict[str, Any]:
         """JSON-ready dict; ``heterogeneity_class`` added, studies optional."""
-        data = asdict(self)
-        if not with_studies:
-            data.pop("studies")
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "studies"}
+        if with_studies:  # shallow: StudyRow holds only scalars (asdict's deep copy is slow)
+            names = [f.name for f in fields(StudyRow)]
+            data["studies"] = [{n: getattr(row, n) for n in names} for row in self.studies]
         data["notes"] = list(self.notes)
         data["heterogeneity_class"] = self.heterogeneity_class
         clean: dict[str, Any] = _finite(data)

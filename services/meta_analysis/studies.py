@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.meta_analysis.errors import InvalidStudyData
+from services.meta_analysis.errors import InvalidStudyData, InvalidStudyFile
+
+MAX_CSV_BYTES = 50 * 10**6  # pool refuses larger files (README, "Pooled estimates")
+MAX_STUDIES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -92,14 +95,40 @@ def studies_from_rows(rows: Iterable[dict[str, str]]) -> list[Study]:
 
 
 def read_studies_csv(path: Path) -> list[Study]:
-    """Read a CSV of studies; missing required columns raise with the column named."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"study", "events", "total"} - set(reader.fieldnames or [])
-        if missing:
-            raise InvalidStudyData(
-                str(path.name),
-                ", ".join(sorted(missing)),
-                "required column missing (need study,events,total)",
-            )
-        return studies_from_rows(reader)
+    """Read a CSV of studies, streaming, up to :data:`MAX_CSV_BYTES` and :data:`MAX_STUDIES`.
+
+    Raises :class:`InvalidStudyFile` for a missing required column (named), a file with no
+    rows, one past the limits, or one that is not UTF-8; :class:`InvalidStudyData` for a bad
+    cell (study and column named).
+    """
+    size = path.stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise InvalidStudyFile(
+            f"{size / 1e6:.0f} MB is over the {MAX_CSV_BYTES // 10**6} MB limit for pooling a CSV"
+        )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [
+                c for c in ("study", "events", "total") if c not in (reader.fieldnames or [])
+            ]
+            if missing:
+                raise InvalidStudyFile(
+                    f"missing required column{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(repr(c) for c in missing)} (need study,events,total)"
+                )
+            studies = studies_from_rows(_limited(reader))
+    except UnicodeDecodeError as exc:
+        raise InvalidStudyFile(f"not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except csv.Error as exc:
+        raise InvalidStudyFile(f"not a readable CSV: {exc}") from None
+    if not studies:
+        raise InvalidStudyFile("no studies: the file has a header but no rows")
+    return studies
+
+
+def _limited(rows: Iterable[dict[str, str]]) -> Iterator[dict[str, str]]:
+    for count, row in enumerate(rows, start=1):
+        if count > MAX_STUDIES:
+            raise InvalidStudyFile(f"more than {MAX_STUDIES:,} studies; split the file")
+        yield row

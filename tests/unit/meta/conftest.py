@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from pathlib import Path
@@ -10,14 +11,21 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-REFERENCE = REPO / "tests" / "reference" / "metafor_reference.json"
+REFERENCE = REPO / "tests" / "reference" / "metafor_reference.json.gz"
 TABLE1 = REPO / "reviews" / "ldh_resorption" / "baseline" / "table1_prevalence.csv"
+
+
+def load_reference() -> dict[str, Any]:
+    """The golden values written by tests/reference/metafor_reference.R (gzip JSON)."""
+    with gzip.open(REFERENCE, "rt", encoding="utf-8") as handle:
+        data: dict[str, Any] = json.load(handle)
+    return data
 
 
 @pytest.fixture(scope="session")
 def reference() -> dict[str, Any]:
     """The golden values written by tests/reference/metafor_reference.R."""
-    return json.loads(REFERENCE.read_text())
+    return load_reference()
 
 
 def table1_counts(reference: dict[str, Any]) -> tuple[list[int], list[int]]:

@@ -107,3 +107,48 @@ def test_seed_table1_audit() -> None:
     assert len(headline) == 1 and "the studies sum to 2258" in headline[0].message
     kept, excluded = poolable(studies, findings)
     assert len(kept) == 30 and list(excluded) == ["Ellenberg et al., 1993"]
+
+
+def test_pair_checks_by_grouping_find_exactly_the_all_pairs_findings() -> None:
+    """The grouped pair search (O(k) for distinct studies) reports what comparing every pair
+    reports: same counts + demographics, same DOI, same first author within five years."""
+    import itertools
+    import random
+
+    from services.meta_analysis.audit import _close_years, _pairs, _surname
+
+    rng = random.Random(5)
+    studies = [
+        Study(
+            label=f"{rng.choice(['Ahn', 'Bush', 'Cho', 'Dai'])} et al., {rng.randint(1990, 2020)}",
+            events=float(rng.choice([5, 9, 12])),
+            total=float(rng.choice([20, 30])),
+            age_range=rng.choice([None, "20-60", "30-70"]),
+            sex=rng.choice([None, "10/10"]),
+            year=rng.choice([None, rng.randint(1990, 2020)]),
+            extra={"doi": rng.choice([None, None, "10.1/a", "10.1/b"])},
+        )
+        for _ in range(80)
+    ]
+    expected = set()
+    for i, j in itertools.combinations(range(len(studies)), 2):
+        a, b = studies[i], studies[j]
+        same = (
+            (a.events, a.total) == (b.events, b.total)
+            and (a.age_range, a.sex)
+            == (
+                b.age_range,
+                b.sex,
+            )
+            and bool(a.age_range or a.sex)
+        )
+        doi = bool(a.extra.get("doi")) and a.extra.get("doi") == b.extra.get("doi")
+        if same or doi:
+            expected.add(("duplicate_cohort", b.label, a.label))
+        elif _surname(a) == _surname(b) and _close_years(a, b):
+            expected.add(("same_first_author", b.label, a.label))
+    found = {
+        (f.code, f.study, f.message.split(" as ")[1].split(":")[0].split(";")[0])
+        for f in _pairs(studies)
+    }
+    assert len(expected) > 100 and found == expected

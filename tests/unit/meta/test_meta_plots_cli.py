@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from typer.testing import CliRunner
 from services.cli.errors import CliError
 from services.cli.meta import register
 from services.meta_analysis import pool
+from services.meta_analysis import studies as studies_module
 from services.meta_analysis.breakdowns import cumulative, subgroups
 from services.meta_analysis.plots import cumulative_plot, forest_plot
 from services.meta_analysis.studies import Study
@@ -81,15 +84,63 @@ def test_pool_command_human_output_and_impossible_row(tmp_path: Path) -> None:
     [
         ("study,events,total\nA,4,20\nB,x,40\n", "study 'B', field 'events': 'x' is not a number"),
         ("study,events,total\nA,4,20\nB,,40\n", "study 'B', field 'events': missing"),
-        ("study,events\nA,4\n", "field 'total': required column missing"),
+        ("study,events\nA,4\n", "bad.csv: missing required column 'total' (need study,"),
+        ("study\nA\n", "bad.csv: missing required columns 'events', 'total'"),
+        ("study,events,total\n", "bad.csv: no studies: the file has a header but no rows"),
+        ("study,events,total\nA,4,20\n", "bad.csv: cannot pool: only one study (need at least 2)"),
+        (
+            "study,events,total\nA,4,20\nB,111,14\n",
+            "bad.csv: cannot pool: only one study (need at least 2) (left out by the audit: B:",
+        ),
     ],
 )
 def test_pool_command_bad_csv(tmp_path: Path, body: str, fragment: str) -> None:
     path = tmp_path / "bad.csv"
     path.write_text(body)
     out = CliRunner().invoke(_app(), ["pool", str(path)])
-    assert isinstance(out.exception, CliError)
+    assert isinstance(out.exception, CliError) and out.exception.exit_code == 1
     assert fragment in str(out.exception)
+    assert "study 'bad.csv'" not in str(out.exception)
+
+
+@pytest.mark.parametrize(
+    "body,fragment",
+    [
+        ("study,events,total\n", "error: empty.csv: no studies: the file has a header but no rows"),
+        ("study,events\nA,4\n", "error: empty.csv: missing required column 'total'"),
+        ("study,events,total\nA,4,20\n", "error: empty.csv: cannot pool: only one study"),
+        ("study,events,total\nA,0,12\nB,12,12\n", "error: empty.csv: cannot pool with the GLMM"),
+        (b"study,events,total\nA\xe9,4,20\nB,5,9\n", "error: empty.csv: not UTF-8 text"),
+    ],
+)
+def test_pool_exits_1_with_one_error_line(tmp_path: Path, body: str | bytes, fragment: str) -> None:
+    """The real console entry point (a subprocess): one ``error:`` line, exit 1, no traceback."""
+    path = tmp_path / "empty.csv"
+    path.write_bytes(body if isinstance(body, bytes) else body.encode())
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "pool", str(path), "--method", "GLMM"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith(fragment), done.stderr
+
+
+def test_pool_refuses_a_file_past_the_size_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text(CSV)
+    monkeypatch.setattr(studies_module, "MAX_CSV_BYTES", 100)
+    out = CliRunner().invoke(_app(), ["pool", str(path)])
+    assert isinstance(out.exception, CliError)
+    assert "big.csv: 0 MB is over the 0 MB limit for pooling a CSV" in str(out.exception)
+    monkeypatch.setattr(studies_module, "MAX_CSV_BYTES", 10**6)
+    monkeypatch.setattr(studies_module, "MAX_STUDIES", 3)
+    out = CliRunner().invoke(_app(), ["pool", str(path)])
+    assert "big.csv: more than 3 studies; split the file" in str(out.exception)
 
 
 def test_pool_command_unknown_method(tmp_path: Path) -> None:
