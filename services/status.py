@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Review, ReviewRecord, SearchRun, Study
+from db.models import Record, Review, ReviewRecord, SearchRun, Study
 
 RECORD_STATES = ("new", "linked", "queued", "auto_excluded", "excluded", "included")
 
@@ -70,6 +70,14 @@ def review_status(session: Session, review: Review) -> dict[str, Any]:
         "included": records["included"],
         "studies_included": int(studies.get("included", 0)),
         "studies_retracted": int(studies.get("retracted", 0)),
+        "records_retracted": int(
+            session.scalar(
+                select(func.count(ReviewRecord.id))
+                .join(Record, Record.id == ReviewRecord.record_id)
+                .where(ReviewRecord.review_id == review.id, Record.is_retracted.is_(True))
+            )
+            or 0
+        ),
         "last_run": run_dict(last) if last else None,
     }
 

@@ -140,3 +140,12 @@ def demo_snapshot() -> Path:
 @pytest.fixture(scope="session")
 def reviews_dir() -> Path:
     return ROOT / "reviews"
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Debian Chromium the browser tests drive (no Playwright browser download)."""
+    path = "/usr/bin/chromium"
+    if shutil.which(path) is None:
+        unavailable("Chromium", f"{path} is not installed (apt-get install chromium)")
+    return path

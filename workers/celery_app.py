@@ -134,6 +134,17 @@ def _new_runtime(**_: Any) -> None:
     _runtime = Runtime(get_settings())
 
 
+def configure(settings: Settings) -> None:
+    """Make ``settings`` (not the environment) this process's broker and runtime.
+
+    The web app calls it at start-up with its own settings, so the configuration it checks
+    (``redis_url``) is the one the tasks it enqueues and their debouncer use.
+    """
+    global _runtime
+    _runtime = Runtime(settings)
+    app.conf.broker_url = require_broker(settings)
+
+
 def runtime() -> Runtime:
     """The Runtime of this process: built by ``worker_process_init`` in a worker child, on first
     use elsewhere (beat, the CLI)."""

@@ -2,8 +2,10 @@
 
 The content is a plain :class:`DigestContent` (no ORM): the old and new pooled estimates (as
 snapshot dicts: ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``i2``, ``k`` on
-the 0–1 scale, I² in percent), why the digest is sent, the newly included and retracted studies,
-the PRISMA counts of the update, the queue, and an optional forest plot PNG shown inline.
+the 0–1 scale, I² in percent), why the digest is sent, one sentence saying what the change means,
+the newly included and retracted studies (each linked to PubMed or its DOI), the PRISMA counts of
+the update, the queue (linked only when records wait), and an optional forest plot PNG shown
+inline at a width that fits a phone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment
+from markupsafe import Markup, escape
 
 ROWS = (
     ("Pooled estimate", "estimate"),
@@ -48,6 +51,12 @@ class DigestContent:
     queue_size: int = 0
     queue_url: str = ""
     forest_png: bytes | None = None
+    # label → PubMed or DOI address of the studies listed above
+    links: dict[str, str] = field(default_factory=dict)
+    # False for the periodic "no change" note and the preview of a snapshot that changed nothing
+    changed: bool = True
+    # the pooled estimate with the retracted studies put back (see analysis.sensitivity)
+    sensitivity: dict[str, Any] | None = None
 
 
 def percent(value: float | None) -> str:
@@ -76,6 +85,45 @@ def cell(snapshot: dict[str, Any] | None, key: str) -> str:
     return "–" if k is None else str(k)
 
 
+def meaning(content: DigestContent) -> str:
+    """One sentence saying what the change means for a reader of the review."""
+    new, old = content.new, content.old
+    if new.get("estimate") is None:
+        return "There are not enough studies with data to pool an estimate yet."
+    now = (
+        f"The best estimate is now {percent(new.get('estimate'))} "
+        f"(95% CI {_interval(new.get('ci_low'), new.get('ci_high'))}) from {new.get('k')} studies"
+    )
+    if old is None or old.get("estimate") is None:
+        return now + "."
+    shift = 100 * (new["estimate"] - old["estimate"])
+    overlap = _overlaps(old, new)
+    direction = "higher" if shift > 0 else "lower"
+    moved = (
+        "practically unchanged" if abs(shift) < 0.05 else f"{abs(shift):.1f} points {direction}"
+    )
+    verdict = (
+        "the intervals overlap, so the conclusion stands"
+        if overlap is not False
+        else "the intervals no longer overlap, so the review's conclusion should be revisited"
+    )
+    sentence = f"{now}, {moved} than before; {verdict}."
+    if content.retractions and content.sensitivity and content.sensitivity.get("estimate"):
+        sentence += (
+            f" With the retracted {'study' if len(content.retractions) == 1 else 'studies'} "
+            f"kept it would be {percent(content.sensitivity['estimate'])}."
+        )
+    return sentence
+
+
+def _overlaps(a: dict[str, Any], b: dict[str, Any]) -> bool | None:
+    a_low, a_high, b_low, b_high = (a.get("ci_low"), a.get("ci_high"), b.get("ci_low"),
+                                    b.get("ci_high"))
+    if a_low is None or a_high is None or b_low is None or b_high is None:
+        return None
+    return bool(a_low <= b_high and b_low <= a_high)
+
+
 def table_rows(content: DigestContent) -> list[tuple[str, str, str]]:
     """(label, old, new) rows of the estimate table."""
     return [(label, cell(content.old, key), cell(content.new, key)) for label, key in ROWS]
@@ -93,14 +141,19 @@ def subject(content: DigestContent) -> str:
 def render_text(content: DigestContent) -> str:
     """The plain-text body."""
     lines = [content.review_title, "=" * min(len(content.review_title), 78), ""]
-    lines += ["The evidence changed:"] + [f"  - {reason}" for reason in content.reasons] + [""]
+    if content.changed:
+        lines += ["The evidence changed:"] + [f"  - {reason}" for reason in content.reasons]
+    else:
+        lines.append(NO_CHANGE)
+    lines += ["", meaning(content), ""]
     width = max(len(label) for label, _ in ROWS)
     lines.append(f"{'':{width}}  {'before':>16}  {'now':>16}")
     for label, old, new in table_rows(content):
         lines.append(f"{label:{width}}  {old:>16}  {new:>16}")
     lines.append("")
-    _text_list(lines, "Newly included studies", content.new_studies)
-    _text_list(lines, "Retracted or corrected studies", content.retractions)
+    _text_list(lines, "Newly included studies", content.new_studies, content.links)
+    _text_list(lines, "Retracted studies (left out of pooling)", content.retractions,
+               content.links)
     if content.prisma:
         lines.append("This update (PRISMA flow):")
         for key, label in PRISMA_LABELS.items():
@@ -108,42 +161,47 @@ def render_text(content: DigestContent) -> str:
                 lines.append(f"  {label}: {content.prisma[key]}")
         lines.append("")
     lines.append(f"Records waiting for screening: {content.queue_size}")
-    if content.queue_url:
+    if content.queue_url and content.queue_size:
         lines.append(f"Screen them at {content.queue_url}")
     lines += ["", "— living-review"]
     return "\n".join(lines) + "\n"
 
 
-def _text_list(lines: list[str], title: str, items: list[str]) -> None:
+def _text_list(lines: list[str], title: str, items: list[str], links: dict[str, str]) -> None:
     if items:
         lines.append(f"{title}:")
-        lines += [f"  - {item}" for item in items]
+        lines += [f"  - {item}" + (f" <{links[item]}>" if item in links else "") for item in items]
         lines.append("")
+
+
+NO_CHANGE = "No change in the evidence that passes the digest's thresholds."
 
 
 _HTML = Environment(autoescape=True).from_string(
     """<!doctype html>
 <html><body style="font-family: sans-serif">
 <h2>{{ c.review_title }}</h2>
-<p>The evidence changed:</p>
-<ul>{% for r in c.reasons %}<li>{{ r }}</li>{% endfor %}</ul>
+{% if c.changed %}<p>The evidence changed:</p>
+<ul>{% for r in c.reasons %}<li>{{ r }}</li>{% endfor %}</ul>{% else %}<p>{{ no_change }}</p>{% endif %}
+<p><b>{{ meaning }}</b></p>
 <table border="1" cellpadding="4" cellspacing="0">
 <tr><th></th><th>before</th><th>now</th></tr>
 {% for label, old, new in rows %}<tr><th align="left">{{ label }}</th><td>{{ old }}</td>\
 <td>{{ new }}</td></tr>
 {% endfor %}</table>
 {% if c.new_studies %}<h3>Newly included studies</h3>
-<ul>{% for s in c.new_studies %}<li>{{ s }}</li>{% endfor %}</ul>{% endif %}
-{% if c.retractions %}<h3>Retracted or corrected studies</h3>
-<ul>{% for s in c.retractions %}<li>{{ s }}</li>{% endfor %}</ul>{% endif %}
+<ul>{% for s in c.new_studies %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
+{% if c.retractions %}<h3>Retracted studies (left out of pooling)</h3>
+<ul>{% for s in c.retractions %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
 {% if c.prisma %}<h3>This update (PRISMA flow)</h3>
 <table border="1" cellpadding="4" cellspacing="0">
 {% for key, label in prisma_labels.items() if key in c.prisma %}<tr><td>{{ label }}</td>\
 <td align="right">{{ c.prisma[key] }}</td></tr>
 {% endfor %}</table>{% endif %}
 <p>Records waiting for screening: <b>{{ c.queue_size }}</b>\
-{% if c.queue_url %} — <a href="{{ c.queue_url }}">screen them</a>{% endif %}</p>
-{% if image_cid %}<p><img src="cid:{{ image_cid }}" alt="Forest plot"></p>{% endif %}
+{% if c.queue_url and c.queue_size %} — <a href="{{ c.queue_url }}">screen them</a>{% endif %}</p>
+{% if image_cid %}<p><img src="cid:{{ image_cid }}" alt="Forest plot" width="600" \
+style="width: 100%; max-width: 600px; height: auto"></p>{% endif %}
 <p style="color: #666">— living-review</p>
 </body></html>
 """
@@ -152,6 +210,18 @@ _HTML = Environment(autoescape=True).from_string(
 
 def render_html(content: DigestContent, image_cid: str | None) -> str:
     """The HTML body; ``image_cid`` is the Content-ID of the inline forest plot, if any."""
+    def link(label: str) -> Markup:
+        url = content.links.get(label)
+        if not url:
+            return escape(label)
+        return Markup('<a href="{}">{}</a>').format(url, label)
+
     return _HTML.render(
-        c=content, rows=table_rows(content), prisma_labels=PRISMA_LABELS, image_cid=image_cid
+        c=content,
+        rows=table_rows(content),
+        prisma_labels=PRISMA_LABELS,
+        image_cid=image_cid,
+        meaning=meaning(content),
+        no_change=NO_CHANGE,
+        link=link,
     )

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import EstimateSnapshot, OutboxEmail, Review, ReviewRecord, SearchRun, Study
+from db.models import EstimateSnapshot, OutboxEmail, Record, Review, ReviewRecord, SearchRun, Study
 from db.upsert import insert_missing
 from services.digest.compose import DigestContent, render_html, render_text, subject
 from services.digest.plot import forest_png
@@ -63,33 +63,60 @@ def build_content(
     reasons: list[str],
     *,
     base_url: str = "",
+    changed: bool = True,
 ) -> DigestContent:
-    """Gather what the digest of ``snapshot`` shows, from the database."""
+    """Gather what the digest of ``snapshot`` shows, from the database (``changed=False``: a
+    note that nothing passed the thresholds)."""
     old = previous_snapshot(session, snapshot)
     old_ids = set(old.study_ids or []) if old else set()
     new_ids = set(snapshot.study_ids or [])
-    labels = _labels(session, old_ids | new_ids)
-    retracted = _retracted(session, review.id, old_ids)
+    now_retracted = set((snapshot.result or {}).get("retracted_ids") or [])
+    before_retracted = set((old.result or {}).get("retracted_ids") or []) if old else set()
+    retracted = _retracted(session, review.id, old_ids) | (now_retracted - before_retracted)
+    refs = _refs(session, old_ids | new_ids | retracted)
+    labels = {i: label for i, (label, _) in refs.items()}
+    new_labels = [labels[i] for i in sorted(new_ids - old_ids) if i in labels]
+    result = snapshot.result or {}
     return DigestContent(
         review_slug=review.slug,
         review_title=review.title,
         old=snapshot_dict(old) if old else None,
         new=snapshot_dict(snapshot),
         reasons=reasons,
-        new_studies=[labels[i] for i in sorted(new_ids - old_ids) if i in labels],
+        new_studies=new_labels,
         retractions=[labels[i] for i in sorted(retracted) if i in labels],
         prisma=prisma_counts(session, review.id, snapshot.search_run_id),
         queue_size=queue_size(session, review.id),
-        queue_url=f"{base_url.rstrip('/')}/reviews/{review.slug}/queue" if base_url else "",
-        forest_png=forest_png(snapshot.result or {}, title=review.title[:80]),
+        queue_url=f"{base_url.rstrip('/')}/reviews/{review.slug}/screen" if base_url else "",
+        forest_png=forest_png(result, title=review.title, new=new_labels),
+        links={label: url for label, url in refs.values() if url},
+        changed=changed,
+        sensitivity=result.get("sensitivity"),
     )
 
 
-def _labels(session: Session, ids: set[int]) -> dict[int, str]:
+def study_url(pmid: int | None, doi: str | None) -> str:
+    """Where a reader finds a study: its PubMed page, else its DOI; empty when neither."""
+    if pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    if doi:
+        return f"https://doi.org/{doi}"
+    return ""
+
+
+def _refs(session: Session, ids: set[int]) -> dict[int, tuple[str, str]]:
+    """Study id → (label with its PMID, address) of the studies ``ids``."""
     if not ids:
         return {}
-    rows = session.execute(select(Study.id, Study.label).where(Study.id.in_(ids)))
-    return {study_id: label for study_id, label in rows}
+    rows = session.execute(
+        select(Study.id, Study.label, Study.doi, Record.pmid)
+        .outerjoin(Record, Record.id == Study.record_id)
+        .where(Study.id.in_(ids))
+    )
+    return {
+        study_id: (f"{label} (PMID {pmid})" if pmid else label, study_url(pmid, doi))
+        for study_id, label, doi, pmid in rows
+    }
 
 
 def _retracted(session: Session, review_id: int, ids: set[int]) -> set[int]:
@@ -152,9 +179,8 @@ def queue_digest(
     held = _held(session, snapshot.search_run_id)
     if held:
         reasons = [*reasons, f"{held} record(s) of this update could not be read: see quarantine."]
-    if not reasons and digest.periodic_no_change:
-        reasons = ["No change in the evidence (periodic note)."]
-    if not reasons or not recipients:
+    periodic = not reasons and digest.periodic_no_change
+    if (not reasons and not periodic) or not recipients:
         logger.info(
             "review %s snapshot %s: no digest (no change or no recipient)", review.id, snapshot.id
         )
@@ -163,7 +189,9 @@ def queue_digest(
     todo = [r for r in recipients if r not in existing]
     if not todo:
         return list(existing.values())
-    content = build_content(session, review, snapshot, reasons, base_url=base_url)
+    content = build_content(
+        session, review, snapshot, reasons, base_url=base_url, changed=not periodic
+    )
     attachments, cid = _attachments(content.forest_png, snapshot.id, mail_domain)
     text, html = render_text(content), render_html(content, cid)
     rows = [

@@ -7,7 +7,9 @@ No studies, no plot (``None``): the digest is then sent without the picture rath
 
 from __future__ import annotations
 
+import re
 import tempfile
+from collections.abc import Collection
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -32,13 +34,27 @@ def pool_result(data: dict[str, Any]) -> PoolResult | None:
     return PoolResult(**values)
 
 
-def forest_png(result: dict[str, Any], *, title: str = "") -> bytes | None:
-    """The forest plot of a stored result as PNG bytes, or None when there is nothing to draw."""
+def forest_png(
+    result: dict[str, Any], *, title: str = "", new: Collection[str] = ()
+) -> bytes | None:
+    """The forest plot of a stored result as PNG bytes, or None when there is nothing to draw;
+    the studies left out (``result["excluded"]``) are footnoted, those in ``new`` marked."""
     pooled = pool_result(result)
     if pooled is None:
         return None
     from services.meta_analysis.plots import forest_plot  # matplotlib: only when drawing
 
     with tempfile.TemporaryDirectory(prefix="lr-digest-") as folder:
-        path = forest_plot(pooled, Path(folder) / "forest.png", title=title or None)
+        path = forest_plot(
+            pooled,
+            Path(folder) / "forest.png",
+            title=title or None,
+            excluded=result.get("excluded") or None,
+            new=_bare(new),
+        )
         return path.read_bytes()
+
+
+def _bare(labels: Collection[str]) -> set[str]:
+    """Digest labels carry " (PMID n)"; the plot's rows carry the bare study label."""
+    return {re.sub(r" \(PMID \d+\)$", "", label) for label in labels}

@@ -50,11 +50,6 @@ def preview(session: Session, review: Review, *, base_url: str = "") -> Preview 
     digest = protocol_of(review).digest
     reasons = notify_reasons(snapshot.changes or {}, digest.thresholds.model_dump())
     would_send = bool(reasons) or digest.periodic_no_change
-    content = build_content(
-        session,
-        review,
-        snapshot,
-        reasons or ["No change that passes the thresholds."],
-        base_url=base_url,
-    )
+    content = build_content(session, review, snapshot, reasons, base_url=base_url,
+                            changed=bool(reasons))
     return Preview(subject(content), render_text(content), would_send, "snapshot")

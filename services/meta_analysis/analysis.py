@@ -12,6 +12,9 @@
   proportion, ci_low, ci_high, yi, vi, weight_random, weight_common, corrected).
 - ``audit``: findings (``severity``, ``code``, ``study``, ``message``, ``excludes``).
 - ``excluded``: study label → why it was left out of pooling.
+- ``sensitivity`` (only when a retracted study was left out): the same pooling with the
+  retracted studies put back (``estimate``, ``ci_low``, ``ci_high``, ``k``, ``studies``: the
+  retracted labels), so a reader sees what the retraction changed.
 - ``subgroups`` (with ``by``): ``by``, ``q_between``, ``df_between``, ``p_between``, ``groups``.
 Proportions are on the 0–1 scale; I² in percent.
 """
@@ -39,6 +42,7 @@ class Analysis:
     excluded: dict[str, str]
     result: PoolResult
     subgroups: SubgroupResult | None = None
+    sensitivity: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The documented JSON form (see the module docstring)."""
@@ -49,6 +53,8 @@ class Analysis:
         }
         if self.subgroups is not None:
             data["subgroups"] = self.subgroups.to_dict()
+        if self.sensitivity is not None:
+            data["sensitivity"] = dict(self.sensitivity)
         return data
 
 
@@ -73,9 +79,31 @@ def analyse(
     findings = audit(studies, headline)
     included, excluded = poolable(studies, findings)
     result = pool_studies(included, **options)
+    sensitivity = _with_retracted(studies, findings, **options)
     groups = None
     if by is not None:
         if str(options.get("method", "REML")).upper() == "GLMM":
             options = {**options, "method": "REML"}
         groups = subgroups(included, by, **options)
-    return Analysis(findings, included, excluded, result, groups)
+    return Analysis(findings, included, excluded, result, groups, sensitivity)
+
+
+def _with_retracted(
+    studies: Sequence[Study], findings: Sequence[Finding], **options: Any
+) -> dict[str, Any] | None:
+    """The sensitivity estimate with the retracted studies pooled too (None without any)."""
+    retracted = [s for s in studies if s.retracted is not None]
+    if not retracted:
+        return None
+    others = [f for f in findings if f.code != "retracted"]
+    kept, _ = poolable(studies, others)
+    if not kept:
+        return None
+    result = pool_studies(kept, **options)
+    return {
+        "estimate": result.estimate,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "k": result.k,
+        "studies": [s.label for s in retracted if s in kept],
+    }

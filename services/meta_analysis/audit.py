@@ -2,6 +2,9 @@
 
 Checks (code — severity):
 
+- ``retracted`` — error: the study is retracted; left out of pooling by default, with the
+  retraction notice as the reason (:func:`services.meta_analysis.analysis.analyse` adds the
+  sensitivity estimate with it).
 - ``missing_count`` / ``negative_count`` / ``zero_total`` / ``events_exceed_total`` — error:
   the study is left out of pooling (see :func:`poolable`), with the finding as the reason.
 - ``percent_mismatch`` — warning: the stated percentage differs from events/total by more than
@@ -12,7 +15,8 @@ Checks (code — severity):
 - ``duplicate_cohort`` — warning: two studies with the same counts and demographics, or the same DOI.
 - ``same_first_author`` — info: same first author within five years; cohorts may overlap.
 - ``headline_mismatch`` — warning: a headline (events/total, percent, k) the studies do not
-  reproduce.
+  reproduce; only the seed review's own studies count (``source`` "baseline" or unset), so
+  studies included by later screening never make the seed's headline look wrong.
 
 The audit never changes a value; it only reports.
 """
@@ -30,7 +34,7 @@ from typing import Any
 from services.meta_analysis.studies import Study
 
 ERROR, WARNING, INFO = "error", "warning", "info"
-_EXCLUDING = frozenset({"missing_count", "negative_count", "zero_total", "events_exceed_total"})
+_EXCLUDING = frozenset({"retracted", "missing_count", "negative_count", "zero_total", "events_exceed_total"})
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,12 @@ class Headline:
     total: int | None = None
     percent: float | None = None
     k: int | None = None
+
+
+def _retracted(s: Study) -> Finding | None:
+    if s.retracted is None:
+        return None
+    return Finding(ERROR, "retracted", s.label, f"{s.retracted}; left out of pooling")
 
 
 def _impossible(s: Study) -> Finding | None:
@@ -256,13 +266,13 @@ def audit(studies: Sequence[Study], headline: Headline | None = None) -> list[Fi
     """Audit ``studies`` (and a headline, if given); findings in study order, set-level last."""
     findings: list[Finding] = []
     for study in studies:
-        for check in (_impossible, _percent, _sex):
+        for check in (_retracted, _impossible, _percent, _sex):
             finding = check(study)
             if finding is not None:
                 findings.append(finding)
     findings.extend(_pairs(studies))
     if headline is not None:
-        findings.extend(_headline(studies, headline))
+        findings.extend(_headline([s for s in studies if s.source in (None, "baseline")], headline))
     return findings
 
 
@@ -270,5 +280,8 @@ def poolable(
     studies: Sequence[Study], findings: Sequence[Finding]
 ) -> tuple[list[Study], dict[str, str]]:
     """Split studies into those to pool and those left out (label → reason from the audit)."""
-    reasons = {f.study: f.message for f in findings if f.excludes and f.study is not None}
+    reasons: dict[str, str] = {}
+    for f in findings:
+        if f.excludes and f.study is not None:
+            reasons.setdefault(f.study, f.message)  # the first reason: a retraction before counts
     return [s for s in studies if s.label not in reasons], reasons

@@ -1,7 +1,7 @@
 """Forest and cumulative plots with matplotlib (Agg backend), saved as PNG or SVG.
 
-``forest_plot(result, out, subgroups=None, excluded=None, title=None)`` draws study rows (label,
-n/N, proportion with exact 95% CI, random-effects weight), squares sized by weight, the pooled
+``forest_plot(result, out, subgroups=None, excluded=None, title=None, new=())`` draws study rows
+(label, n/N, proportion with exact 95% CI, random-effects weight), squares sized by weight, the pooled
 diamond, the prediction interval, the heterogeneity line, subgroup blocks (each with its own
 diamond) and the studies the audit left out. ``cumulative_plot(rows, out, title=None)`` draws the
 estimate and CI after each study in publication order. The file type follows the suffix.
@@ -9,7 +9,8 @@ estimate and CI after each study in publication order. The file type follows the
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import textwrap
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from services.meta_analysis.breakdowns import BreakdownRow
 from services.meta_analysis.results import PoolResult
 
 _INK, _BLUE, _GREY, _RED = "#1a1a1a", "#1f4e79", "#8c8c8c", "#b22222"
+_GREEN = "#1b7a3a"
+_TITLE_CHARS = 90
 _ROW_INCH = 0.24
 
 
@@ -171,8 +174,12 @@ def forest_plot(
     q_between: str | None = None,
     excluded: Mapping[str, str] | None = None,
     title: str | None = None,
+    new: Collection[str] = (),
 ) -> Path:
-    """Draw the forest plot of ``result`` to ``out`` (PNG or SVG by suffix); return the path."""
+    """Draw the forest plot of ``result`` to ``out`` (PNG or SVG by suffix); return the path.
+
+    Studies whose label is in ``new`` (included since the previous estimate) are marked
+    "(new)" in green."""
     lines = _layout(result, subgroups, excluded, q_between)
     weights = [line.weight for line in lines if line.weight]
     fig = _figure(len(lines))
@@ -188,10 +195,13 @@ def forest_plot(
         weight = "bold" if line.bold else "normal"
         colour = _GREY if line.kind == "note" else _INK
         size = 8 if line.kind == "note" else 9
+        label = line.cells[0]
+        if line.kind == "study" and label in new:
+            label, colour = f"{label} (new)", _GREEN
         text_ax.text(
             0.0,
             y,
-            line.cells[0],
+            label,
             ha="left",
             va="center",
             fontsize=size,
@@ -290,8 +300,10 @@ def _finish(text_ax: Axes, plot_ax: Axes, title: str | None) -> None:
     for side in ("left", "right", "top"):
         plot_ax.spines[side].set_visible(False)
     if title:
+        # Wrapped, never cut: extra lines grow upwards and bbox_inches="tight" keeps them.
+        text = textwrap.fill(title, _TITLE_CHARS)
         text_ax.text(
-            0.0, -2.2, title, ha="left", va="center", fontsize=11, fontweight="bold", clip_on=False
+            0.0, -1.9, text, ha="left", va="bottom", fontsize=11, fontweight="bold", clip_on=False
         )
 
 

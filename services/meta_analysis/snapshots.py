@@ -2,7 +2,9 @@
 
 A snapshot here is a plain mapping (what :func:`snapshot_summary` returns and
 ``EstimateSnapshot`` stores): ``method``, ``transform``, ``k``, ``study_ids``, ``estimate``,
-``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``tau2``, ``i2`` (proportions on 0–1, I² in %).
+``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``tau2``, ``i2`` (proportions on 0–1, I² in %),
+and optionally ``retracted_ids`` (studies left out because they are retracted: a new one is
+always a reason to notify).
 :func:`compare` returns :class:`Changes` — the input of the email digest.
 """
 
@@ -44,6 +46,7 @@ class Changes:
     k_after: int | None = None
     studies_added: tuple[Any, ...] = ()
     studies_removed: tuple[Any, ...] = ()
+    studies_retracted: tuple[Any, ...] = ()
     heterogeneity_before: str | None = None
     heterogeneity_after: str | None = None
     method_changed: bool = False
@@ -52,7 +55,7 @@ class Changes:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         data = asdict(self)
-        for key in ("reasons", "studies_added", "studies_removed"):
+        for key in ("reasons", "studies_added", "studies_removed", "studies_retracted"):
             data[key] = list(data[key])
         return data
 
@@ -111,7 +114,15 @@ def compare(
     overlap = _overlap(previous, current)
     het_before = heterogeneity_class(previous.get("i2"))
     het_after = heterogeneity_class(current.get("i2"))
+    retracted = tuple(
+        i for i in current.get("retracted_ids") or [] if i not in (previous.get("retracted_ids") or [])
+    )
     reasons = []
+    if retracted:
+        reasons.append(
+            f"{len(retracted)} {'study' if len(retracted) == 1 else 'studies'} retracted "
+            "(left out of pooling)"
+        )
     if shift is not None and abs(shift) >= thresholds.estimate_shift_pp:
         reasons.append(
             f"estimate moved {shift:+.1f} percentage points "
@@ -149,6 +160,7 @@ def compare(
         k_after=current.get("k"),
         studies_added=added,
         studies_removed=removed,
+        studies_retracted=retracted,
         heterogeneity_before=het_before,
         heterogeneity_after=het_after,
         method_changed=method_changed,

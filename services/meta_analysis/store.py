@@ -2,8 +2,9 @@
 
 Functions take ``session`` and never commit (the caller owns the unit of work).
 
-- :func:`load_studies` — the review's included studies with their current prevalence extraction
-  (a reviewer-confirmed row wins over the published one; superseded rows are ignored).
+- :func:`load_studies` — the review's included (and retracted) studies with their current
+  prevalence extraction (a reviewer-confirmed row wins over the published one; superseded rows
+  are ignored). A retracted study carries its reason; the audit leaves it out of pooling.
 - :func:`latest_snapshot` — the newest ``EstimateSnapshot`` of a review and outcome.
 - :func:`record_snapshot` — audit, pool, compare with the previous snapshot and add a new one.
 """
@@ -65,7 +66,18 @@ def study_from_row(row: StudyRow, data: Mapping[str, Any], events_field: str, to
         sex=data.get("sex_male_female") or data.get("sex"),
         study_id=row.id,
         extra=extra,
+        retracted=retraction_reason(row) if row.status == "retracted" else None,
+        source=row.source,
     )
+
+
+def retraction_reason(row: StudyRow) -> str:
+    """Why a retracted study is left out: "retracted (retraction notice PMID N)"."""
+    flag = next(
+        (f for f in row.flags or [] if isinstance(f, dict) and f.get("flag") == "retracted"), {}
+    )
+    notice = flag.get("notice_pmid")
+    return f"retracted (retraction notice PMID {notice})" if notice else "retracted"
 
 
 def load_studies(
@@ -75,7 +87,8 @@ def load_studies(
     events_field: str,
     total_field: str,
 ) -> list[Study]:
-    """Included studies of ``review_id`` with their current outcome extraction, by year.
+    """Included and retracted studies of ``review_id`` with their current outcome extraction,
+    by year (retracted ones are marked, and left out of pooling by the analysis).
 
     ``events_field``/``total_field`` are the protocol's (``[outcome]``): nothing is assumed."""
     rows = session.execute(
@@ -83,7 +96,7 @@ def load_studies(
         .join(Extraction, Extraction.study_id == StudyRow.id)
         .where(
             StudyRow.review_id == review_id,
-            StudyRow.status == "included",
+            StudyRow.status.in_(("included", "retracted")),
             Extraction.kind == OUTCOME_KIND,
             Extraction.superseded.is_(False),
         )
@@ -121,6 +134,7 @@ def _summary_of(row: EstimateSnapshot) -> dict[str, Any]:
         "pi_high": row.pi_high,
         "tau2": row.tau2,
         "i2": row.i2,
+        "retracted_ids": list((row.result or {}).get("retracted_ids") or []),
     }
 
 
@@ -132,6 +146,7 @@ class Pooled:
     study_ids: list[int]
     summary: dict[str, Any]
     tested: list[Any]
+    retracted_ids: list[int]
 
 
 def pool_studies(
@@ -152,8 +167,12 @@ def pool_studies(
     studies = load_studies(session, review_id, events_field=events_field, total_field=total_field)
     analysis = analyse(studies, headline=headline, **options)
     ids = sorted(s.study_id for s in analysis.included if s.study_id is not None)
+    retracted_ids = sorted(
+        s.study_id for s in studies if s.retracted is not None and s.study_id is not None
+    )
+    summary = {**snapshot_summary(analysis.result, ids), "retracted_ids": retracted_ids}
     tested = list(check_hypotheses(analysis.included, hypotheses, **options))
-    return Pooled(analysis, ids, snapshot_summary(analysis.result, ids), tested)
+    return Pooled(analysis, ids, summary, tested, retracted_ids)
 
 
 def add_snapshot(
@@ -171,6 +190,7 @@ def add_snapshot(
     The hypotheses' results are kept in the snapshot's ``result["hypotheses"]``, a changed
     verdict is a reason to notify, and an untestable one is an audit finding.
     """
+    analysis, retracted_ids = pooled.analysis, pooled.retracted_ids
     previous = latest_snapshot(session, review.id, outcome)
     changes = compare(None if previous is None else _summary_of(previous), pooled.summary,
                       thresholds)
@@ -202,7 +222,13 @@ def add_snapshot(
         pi_high=res.pi_high,
         tau2=res.tau2,
         i2=res.i2,
-        result={**res.to_dict(), "hypotheses": [h.to_dict() for h in tested]},
+        result={
+            **res.to_dict(),
+            "excluded": dict(analysis.excluded),
+            "retracted_ids": retracted_ids,
+            "sensitivity": analysis.sensitivity,
+            "hypotheses": [h.to_dict() for h in tested],
+        },
         audit=findings,
         changes=changes.to_dict(),
     )

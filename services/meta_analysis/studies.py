@@ -37,6 +37,11 @@ class Study:
     group: str | None = None
     study_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Why the study is retracted ("retraction notice PMID 123"), None when it is not; a
+    # retracted study is left out of pooling and kept for the sensitivity estimate.
+    retracted: str | None = None
+    # "baseline" for the seed review's studies, "screening" for those included since.
+    source: str | None = None
 
     def value(self, name: str) -> Any:
         """The value of field ``name`` (attribute, ``decade`` from the year, or an extra field)."""

@@ -3,6 +3,13 @@
 kappa = (p_o − p_e) / (1 − p_e), p_o the share of records both rated alike, p_e the agreement
 expected from each rater's marginal shares. Undefined (None) when p_e = 1 (both raters used one
 and the same category throughout) or when there are no common records.
+
+One rule for "maybe", the same as conflict detection's (:func:`services.screening.decisions.
+outcome`): a decision either excludes the record or sends it on, so "include" and "maybe" are
+one category (``SEND_ON``) and κ is computed over two categories: exclude / include-or-maybe.
+
+Blind: only settled records count (the stage has an outcome, or the record moved on), so a
+reviewer cannot learn from the agreement figures how the other voted on a record still open.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Review, ReviewRecord, ScreeningDecision, User
-from services.screening.rules import DECISIONS, STAGES
+from services.screening.rules import STAGES
+
+EXCLUDE, SEND_ON = "exclude", "include/maybe"
+CATEGORIES = (EXCLUDE, SEND_ON)
+
+
+def category(decision: str) -> str:
+    """The category a decision counts as, in κ and in conflict detection alike."""
+    return EXCLUDE if decision == "exclude" else SEND_ON
 
 
 @dataclass(frozen=True)
@@ -48,13 +63,15 @@ def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
 
 
 def pair_agreements(*, session: Session, review: Review) -> list[PairAgreement]:
-    """Kappa for every pair of reviewers who screened common records, per stage."""
+    """Kappa for every pair of reviewers over the settled records both screened, per stage."""
     rows = session.execute(
         select(
             ScreeningDecision.review_record_id,
             ScreeningDecision.stage,
             ScreeningDecision.user_id,
             ScreeningDecision.decision,
+            ReviewRecord.state,
+            ReviewRecord.stage,
         )
         .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
         .where(
@@ -64,10 +81,10 @@ def pair_agreements(*, session: Session, review: Review) -> list[PairAgreement]:
         )
     ).all()
     by_user: dict[tuple[str, int], dict[int, str]] = {}
-    for rr_id, stage, user_id, decision in rows:
-        if user_id is None:  # a human decision always names its reviewer; none is not counted
-            continue
-        by_user.setdefault((stage, user_id), {})[rr_id] = decision
+    for rr_id, stage, user_id, decision, rr_state, rr_stage in rows:
+        if user_id is None or (rr_state == "queued" and rr_stage == stage):
+            continue  # still open at this stage (waiting for the other reviewer or an admin)
+        by_user.setdefault((stage, user_id), {})[rr_id] = category(decision)
     user_ids = {user_id for _, user_id in by_user}
     names = {
         u.id: u.name or u.email for u in session.scalars(select(User).where(User.id.in_(user_ids)))
@@ -82,7 +99,7 @@ def pair_agreements(*, session: Session, review: Review) -> list[PairAgreement]:
                 continue
             a = [da[i] for i in common]
             b = [db[i] for i in common]
-            table = {x: {y: 0 for y in DECISIONS} for x in DECISIONS}
+            table = {x: {y: 0 for y in CATEGORIES} for x in CATEGORIES}
             for x, y in zip(a, b, strict=True):
                 table[x][y] += 1
             observed = sum(x == y for x, y in zip(a, b, strict=True)) / len(common)

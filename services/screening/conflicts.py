@@ -15,8 +15,10 @@ from db.models import Record, Review, ReviewRecord, ScreeningDecision, User
 from services.screening.decisions import (
     active_decisions,
     audit,
+    changed_flag,
     lock_review_record,
     outcome,
+    record_name,
     settle,
     validate_decision,
 )
@@ -31,6 +33,7 @@ class Conflict:
     review_record: ReviewRecord
     record: Record
     decisions: list[tuple[ScreeningDecision, str]]  # decision and the reviewer's name
+    changed: bool = False  # a decision was changed after the other reviewer's
 
 
 def list_conflicts(*, session: Session, review: Review, limit: int = 200) -> list[Conflict]:
@@ -58,7 +61,8 @@ def list_conflicts(*, session: Session, review: Review, limit: int = 200) -> lis
         if rr is None:
             continue
         decisions = active_decisions(session, rr.id, rr.stage)
-        if outcome(decisions, needed) is not None:
+        changed = changed_flag(rr.stage) in (rr.flags or [])
+        if outcome(decisions, needed, changed=changed) is not None:
             continue
         names = {
             u.id: u.name or u.email
@@ -67,7 +71,12 @@ def list_conflicts(*, session: Session, review: Review, limit: int = 200) -> lis
             )
         }
         conflicts.append(
-            Conflict(rr, rr.record, [(d, names.get(d.user_id or 0, "?")) for d in decisions])
+            Conflict(
+                rr,
+                rr.record,
+                [(d, names.get(d.user_id or 0, "?")) for d in decisions],
+                changed,
+            )
         )
     return conflicts
 
@@ -92,8 +101,12 @@ def resolve_conflict(
     needed = rules_of(review).reviewers_per_record
     decisions = active_decisions(session, rr.id, rr.stage)
     humans = [d for d in decisions if d.source == "human"]
-    if rr.state != "queued" or len(humans) < needed or outcome(decisions, needed) is not None:
-        raise ConflictError(f"record {rr.id} is not in conflict (it may have been resolved)")
+    changed = changed_flag(rr.stage) in (rr.flags or [])
+    settled = outcome(decisions, needed, changed=changed) is not None
+    if rr.state != "queued" or len(humans) < needed or settled:
+        raise ConflictError(
+            f"{record_name(rr)} is not in conflict (it may have been resolved)"
+        )
     row = ScreeningDecision(
         review_record_id=rr.id,
         user_id=user.id,

@@ -5,6 +5,11 @@ undoing are symmetric. Writers first touch the review record's row (an UPDATE), 
 row lock on PostgreSQL and the write lock on SQLite: two reviewers deciding the same record at the
 same moment are serialised, both decisions are kept in dual mode, and in single mode the second
 gets a ConflictError. Functions take ``*, session``, flush, never commit.
+
+Blind dual screening: a reviewer who undoes or changes a decision after the other reviewer
+decided the same record at that stage cannot turn a disagreement into a silent agreement: the
+record is flagged ``decision_changed:<stage>`` and the stage waits for an admin's adjudication
+(it is listed with the conflicts), whatever the decisions say afterwards.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from db.models import (
     AuditLog,
+    Record,
     Review,
     ReviewRecord,
     ScreeningDecision,
@@ -100,16 +106,18 @@ def record_decision(
     rr = lock_review_record(session, review, review_record_id)
     if rr.state != "queued" or rr.stage != stage:
         raise ConflictError(
-            f"record {rr.id} is no longer waiting for {stage.replace('_', '/')} screening"
+            f"{record_name(rr)} is no longer waiting for {stage.replace('_', '/')} screening"
         )
     by_stage = active_by_stage(session, rr.id)
     active = by_stage[stage]
     if any(d.user_id == user.id and d.source == "human" for d in active):
-        raise ConflictError(f"you already screened record {rr.id}: undo it to change it")
+        raise ConflictError(
+            f"you already screened {record_name(rr)}: change it under My decisions"
+        )
     humans = [d for d in active if d.source == "human"]
     needed = rules_of(review).reviewers_per_record
     if len(humans) >= needed or any(d.source == "resolution" for d in active):
-        raise ConflictError(f"record {rr.id} was just screened by another reviewer")
+        raise ConflictError(f"{record_name(rr)} was just screened by another reviewer")
     row = ScreeningDecision(
         review_record_id=rr.id,
         review_record=rr,
@@ -169,12 +177,106 @@ def undo_last(*, session: Session, review: Review, user: User) -> ScreeningDecis
         )
     )
     if later:
-        raise ConflictError(f"record {rr.id} has been screened at a later stage since")
+        raise ConflictError(f"{record_name(rr)} has been screened at a later stage since")
+    after_other = _flag_if_other_decided(session, review, rr, last)
     last.undone_at = utcnow()
     session.flush()
     settle(session, review, rr)
-    audit(session, review, user, "undo", last.id, record_id=rr.record_id, stage=last.stage)
+    audit(
+        session, review, user, "undo", last.id, record_id=rr.record_id, stage=last.stage,
+        after_other_reviewer=after_other,
+    )
     return last
+
+
+def changed_flag(stage: str) -> str:
+    """The review-record flag of a stage whose decision changed after the other reviewer's."""
+    return f"decision_changed:{stage}"
+
+
+def _flag_if_other_decided(
+    session: Session, review: Review, rr: ReviewRecord, decision: ScreeningDecision
+) -> bool:
+    """In dual mode, flag ``rr`` when another reviewer has decided it at the same stage."""
+    if rules_of(review).reviewers_per_record < 2 or decision.source != "human":
+        return False
+    others = [
+        d for d in active_decisions(session, rr.id, decision.stage)
+        if d.source == "human" and d.user_id != decision.user_id
+    ]
+    if not others:
+        return False
+    flag = changed_flag(decision.stage)
+    if flag not in (rr.flags or []):
+        rr.flags = [*(rr.flags or []), flag]
+    return True
+
+
+def change_decision(
+    *,
+    session: Session,
+    review: Review,
+    user: User,
+    decision_id: int,
+    decision: str,
+    reason: str | None = None,
+    note: str | None = None,
+) -> ScreeningDecision:
+    """Replace one of ``user``'s own active decisions with another; the change is logged
+    (``decision.changed`` with before and after) and the record settled again.
+
+    Raises NotFoundError (not this user's active decision in this review), InvalidInputError,
+    ConflictError (the record was screened at a later stage since, or its study has data).
+    """
+    old = session.get(ScreeningDecision, decision_id)
+    if (
+        old is None
+        or old.user_id != user.id
+        or old.source != "human"
+        or old.undone_at is not None
+    ):
+        raise NotFoundError(f"decision {decision_id} is not one of your current decisions")
+    reason, note = validate_decision(review, old.stage, decision, reason, note)
+    rr = lock_review_record(session, review, old.review_record_id)
+    later = session.scalar(
+        select(func.count(ScreeningDecision.id)).where(
+            ScreeningDecision.review_record_id == rr.id,
+            ScreeningDecision.undone_at.is_(None),
+            ScreeningDecision.stage != old.stage,
+            ScreeningDecision.id > old.id,
+        )
+    )
+    if later:
+        raise ConflictError(
+            f"{record_name(rr)} has been screened at a later stage since: undo that first"
+        )
+    after_other = _flag_if_other_decided(session, review, rr, old)
+    old.undone_at = utcnow()
+    row = ScreeningDecision(
+        review_record_id=rr.id, review_record=rr, user_id=user.id, stage=old.stage,
+        decision=decision, reason=reason, note=note if note is not None else old.note,
+        source="human", score=rr.score,
+    )
+    session.add(row)
+    session.flush()
+    settle(session, review, rr)
+    audit(
+        session, review, user, "decision.changed", row.id, record_id=rr.record_id,
+        stage=old.stage, before=old.decision, before_reason=old.reason, after=decision,
+        after_reason=reason, replaces=old.id, after_other_reviewer=after_other,
+    )
+    return row
+
+
+def record_name(rr: ReviewRecord) -> str:
+    """How messages name a record: its title (shortened) and PMID, never an internal id."""
+    record = rr.record
+    if record is None:
+        return f"record {rr.id}"
+    title = record.title or "untitled"
+    if len(title) > 70:
+        title = title[:67].rstrip() + "…"
+    return f"“{title}” (PMID {record.pmid})"
 
 
 def active_decisions(
@@ -211,15 +313,21 @@ def active_by_stage(session: Session, review_record_id: int) -> dict[str, list[S
     return by_stage
 
 
-def outcome(decisions: Sequence[ScreeningDecision], needed: int) -> ScreeningDecision | None:
+def outcome(
+    decisions: Sequence[ScreeningDecision], needed: int, *, changed: bool = False
+) -> ScreeningDecision | None:
     """The decision that settles a stage, or None (too few decisions, or a disagreement).
 
     An adjudication wins; otherwise ``needed`` human decisions that agree (include and maybe
-    agree: both send the record on).
+    agree: both send the record on — the rule κ uses too). ``changed``: a decision of the stage
+    was changed after the other reviewer's (see the module docstring), so only an adjudication
+    settles it.
     """
     resolutions = [d for d in decisions if d.source == "resolution"]
     if resolutions:
         return resolutions[-1]
+    if changed:
+        return None
     humans = [d for d in decisions if d.source == "human"]
     if len(humans) < needed:
         return None
@@ -244,10 +352,16 @@ def settle(
     if decisions is None:
         decisions = active_by_stage(session, rr.id)
     needed = rules_of(review).reviewers_per_record
-    first = outcome(decisions.get(TITLE_ABSTRACT, ()), needed)
+    flags = rr.flags or []
+    first = outcome(
+        decisions.get(TITLE_ABSTRACT, ()), needed,
+        changed=changed_flag(TITLE_ABSTRACT) in flags,
+    )
     second = None
     if first is not None and first.decision != "exclude":
-        second = outcome(decisions.get(FULL_TEXT, ()), needed)
+        second = outcome(
+            decisions.get(FULL_TEXT, ()), needed, changed=changed_flag(FULL_TEXT) in flags
+        )
     if first is None:
         state, stage = "queued", TITLE_ABSTRACT
     elif first.decision == "exclude":
@@ -289,3 +403,44 @@ def audit(
             detail=detail,
         )
     )
+
+
+def my_decisions(
+    *,
+    session: Session,
+    review: Review,
+    user: User,
+    decision: str | None = None,
+    stage: str | None = None,
+    search: str | None = None,
+    limit: int = 200,
+) -> list[ScreeningDecision]:
+    """``user``'s current (not undone) decisions in ``review``, newest first, filtered by
+    decision, stage and a search over title and PMID."""
+    query = (
+        select(ScreeningDecision)
+        .join(ReviewRecord, ReviewRecord.id == ScreeningDecision.review_record_id)
+        .join(Record, Record.id == ReviewRecord.record_id)
+        .where(
+            ReviewRecord.review_id == review.id,
+            ScreeningDecision.user_id == user.id,
+            ScreeningDecision.source == "human",
+            ScreeningDecision.undone_at.is_(None),
+        )
+        .order_by(ScreeningDecision.id.desc())
+        .limit(limit)
+    )
+    if decision in DECISIONS:
+        query = query.where(ScreeningDecision.decision == decision)
+    if stage in STAGES:
+        query = query.where(ScreeningDecision.stage == stage)
+    text = (search or "").strip()
+    if text.isdigit():
+        query = query.where(Record.pmid == int(text))
+    elif text:
+        query = query.where(Record.title.ilike(f"%{_like_escape(text)}%", escape="\\"))
+    return list(session.scalars(query))
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

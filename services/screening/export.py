@@ -221,6 +221,8 @@ def prisma_csv(counts: PrismaCounts) -> str:
     ready for the PRISMA2020 Shiny app or a spreadsheet."""
     rows: list[tuple[str, str, int]] = [
         ("previous", "Studies included in previous version of review", counts.previous_studies),
+        ("previous", "Reports of studies included in previous version", counts.previous_reports),
+        ("previous", "Previous studies retracted since", counts.previous_retracted),
         ("identification", "Records identified from PubMed", counts.identified),
     ]
     rows += [
@@ -231,9 +233,13 @@ def prisma_csv(counts: PrismaCounts) -> str:
         ("identification", "Duplicate records (linked to included studies)", counts.duplicates),
         ("identification", "Records excluded by rules", counts.auto_excluded_rule),
         ("identification", "Records excluded by the classifier", counts.auto_excluded_model),
+        ("identification", "Records awaiting automatic pre-screening", counts.awaiting_automation),
         ("screening", "Records screened", counts.screened),
         ("screening", "Records awaiting screening", counts.awaiting),
         ("screening", "Records excluded at title and abstract", counts.excluded_title_abstract),
+        ("screening", "Reports sought for retrieval", counts.sought),
+        ("screening", "Reports not retrieved", counts.not_retrieved),
+        ("screening", "Reports awaiting full-text screening", counts.awaiting_full_text),
         ("screening", "Reports assessed for eligibility", counts.full_text_assessed),
     ]
     rows += [
@@ -242,7 +248,10 @@ def prisma_csv(counts: PrismaCounts) -> str:
     ]
     rows += [
         ("included", "New studies included in review", counts.new_studies),
+        ("included", "New studies retracted (left out)", counts.new_retracted),
         ("included", "Total studies included in review", counts.total_studies),
+        ("included", "Studies with outcome data", counts.with_outcome_data),
+        ("included", "Studies in the pooled estimate (k)", counts.pooled_k or 0),
     ]
     out = io.StringIO()
     writer = csv.writer(out)

@@ -190,7 +190,8 @@ def confirm_extraction(
     confirmation made meanwhile: ConflictError if it differs. InvalidInputError for bad values.
     """
     study = study_of(session, review, study_id)
-    if study.status != "included":
+    # a retracted study still takes data: left out of pooling, it feeds the sensitivity estimate
+    if study.status not in ("included", "retracted"):
         raise ConflictError(f"study {study.id} is {study.status}; it cannot take new data")
     data = validate_values(form_fields(review), values, rules_of(review))
     session.execute(update(Study).where(Study.id == study.id).values(status=study.status))

@@ -6,6 +6,7 @@ Read through the typed protocol stored with the review (:func:`services.reviews.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,9 @@ class ScreeningRules:
     reviewers_per_record: int = 1
     exclusion_reasons: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    # Terms that point to an exclusion, highlighted in a second colour: the protocol's
+    # excluded publication types ("Case Reports" → "case report"), singular.
+    exclusion_terms: tuple[str, ...] = ()
     events_field: str = "n_events"
     total_field: str = "n_total"
     extraction: dict[str, Any] = field(default_factory=dict)
@@ -43,10 +47,22 @@ def rules_of(review: Review) -> ScreeningRules:
         reviewers_per_record=screening.reviewers_per_record,
         exclusion_reasons=tuple(screening.exclusion_reasons),
         keywords=tuple(screening.keywords or _query_words(protocol.search.query)),
+        exclusion_terms=_exclusion_terms(protocol.criteria.exclude_publication_types),
         events_field=outcome.events_field,
         total_field=outcome.total_field,
         extraction=protocol.extraction.model_dump(),
     )
+
+
+def _exclusion_terms(publication_types: Sequence[str]) -> tuple[str, ...]:
+    terms: dict[str, None] = {}
+    for name in publication_types:
+        words = str(name).lower().split()
+        if words and len(words[-1]) > 4 and words[-1].endswith("s") and not words[-1].endswith("ss"):
+            words[-1] = words[-1][:-1]
+        if words:
+            terms.setdefault(" ".join(words), None)
+    return tuple(terms)
 
 
 def _query_words(query: str) -> list[str]:

@@ -11,8 +11,9 @@ import logging
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Extraction, Record, Review, ReviewRecord, Study
+from db.models import AuditLog, Extraction, Record, Review, ReviewRecord, Study
 from services.screening.errors import ConflictError, NotFoundError
+from services.screening.retractions import retraction_notice
 from services.screening.rules import author_names
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,32 @@ def ensure_study(session: Session, review: Review, rr: ReviewRecord) -> None:
         source="screening",
         authors="; ".join(author_names(record.authors)),
     )
+    if record.is_retracted:
+        _mark_retracted(session, review, study, record)
     session.add(study)
     session.flush()
     rr.study_id = study.id
     logger.info("review %s: record pmid %s included as study %s", review.id, record.pmid, study.id)
+
+
+def _mark_retracted(session: Session, review: Review, study: Study, record: Record) -> None:
+    """A record already known retracted becomes a retracted study: shown as such everywhere
+    and left out of pooling (its data can still be confirmed, for the sensitivity estimate)."""
+    study.status = "retracted"
+    study.flags = [
+        {"flag": "retracted", "pmid": record.pmid, "notice_pmid": retraction_notice(session, record)}
+    ]
+    session.add(
+        AuditLog(
+            review_id=review.id,
+            action="study.retracted",
+            entity="record",
+            entity_id=record.id,
+            detail={"pmid": record.pmid, "at": "inclusion"},
+        )
+    )
+    logger.warning("review %s: record pmid %s is retracted; included as retracted", review.id,
+                   record.pmid)
 
 
 def drop_study(session: Session, rr: ReviewRecord) -> None:

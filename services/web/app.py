@@ -25,10 +25,14 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from db.session import make_engine, make_sessionmaker
+from services.digest.outbox import mail_domain_of
+from services.locks import make_review_lock
 from services.screening.active import QueueRefitter
 from services.settings import Settings
-from services.web import errors
+from services.web import api_docs, errors
+from services.web.cache import SnapshotCache
 from services.web.guard import RequestGuard
+from services.web.recompute import LocalRecompute
 from services.web.routes import (
     auth,
     conflicts,
@@ -55,7 +59,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Keep full garbage collections short: what exists once the app is up (modules, routes,
     compiled templates and queries) lives as long as the process, so it is frozen out of the
     cyclic collector's scans (a full scan of it took ~200 ms on a busy 2-core machine);
-    unfrozen again at shutdown."""
+    unfrozen again at shutdown, after the recomputes still waiting have run."""
     gc.collect()
     gc.freeze()
     try:
@@ -63,6 +67,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if app.state.refitter is not None:
             app.state.refitter.stop()
+        app.state.recompute.close()
         gc.unfreeze()
 
 
@@ -75,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Screen records, resolve conflicts, confirm extractions, follow the estimate.",
         version="0.1.0",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served by services.web.api_docs from packaged assets (see there)
         redoc_url=None,
         lifespan=_lifespan,
     )
@@ -88,6 +93,18 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.queue_refit_seconds is None
         else QueueRefitter(settings.database_url, debounce=settings.queue_refit_seconds)
     )
+    app.state.recompute = LocalRecompute(
+        app.state.sessions,
+        make_review_lock(None, settings.data_dir),
+        settings.recompute_debounce_seconds,
+        base_url=settings.base_url,
+        mail_domain=mail_domain_of(settings.mail_from),
+    )
+    app.state.forest_cache = SnapshotCache()
+    if settings.redis_url:
+        from workers.celery_app import configure
+
+        configure(settings)  # the tasks enqueued here use this app's broker, not the env's
     app.add_middleware(RequestGuard)
     app.add_middleware(
         SessionMiddleware,
@@ -99,6 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(TimingAndHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    api_docs.install(app)
     for module in (auth, reviews, screening, conflicts, extraction, exports, evidence, rob):
         app.include_router(module.router)
     errors.install(app)

@@ -1,8 +1,10 @@
 """The PRISMA 2020 flow diagram (updated reviews) as a standalone SVG, from PrismaCounts.
 
-Layout: previous studies at the top left; identification per update; records removed before
-screening (duplicates, automation by rule and by classifier); screened → excluded; full text
-assessed → excluded with reasons; new and total studies. All text is escaped.
+Layout (PRISMA 2020, updated reviews, databases only): the previous version's studies and
+reports; records identified per update; removed before screening (duplicates, automation by rule
+and by classifier, awaiting automation); screened → excluded; reports sought → not retrieved;
+assessed → excluded with reasons; new studies (retracted apart) and the total, with how many have
+outcome data and the pooled k. All text is escaped.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ FAMILY = "font-family='Helvetica, Arial, sans-serif'"
 FONT = f"{FAMILY} font-size='12'"
 
 
-def _box(x: int, y: int, lines: list[str], *, fill: str = "#ffffff") -> tuple[str, int]:
+def _box(x: int, y: int, lines: list[str], fill: str = "#ffffff") -> tuple[str, int]:
     height = 14 + LINE_H * len(lines)
     parts = [
         f"<rect x='{x}' y='{y}' width='{BOX_W}' height='{height}' rx='4' "
@@ -39,75 +41,94 @@ def _arrow(x1: int, y1: int, x2: int, y2: int) -> str:
     )
 
 
-def prisma_svg(counts: PrismaCounts, title: str = "PRISMA 2020 flow diagram") -> str:
-    """Render the flow diagram; every number comes from ``counts``."""
+def _row(
+    parts: list[str], y: int, left_lines: list[str], right_lines: list[str] | None, **kw: str
+) -> int:
+    """A left box (with a right box and an arrow to it, if any) at ``y``; the next row's y."""
     left, right = 20, WIDTH - BOX_W - 20
+    box, h = _box(left, y, left_lines, **kw)
+    parts.append(box)
+    h2 = 0
+    if right_lines is not None:
+        box2, h2 = _box(right, y, right_lines, **kw)
+        parts += [box2, _arrow(left + BOX_W, y + h // 2, right, y + h2 // 2)]
+    return y + max(h, h2) + 30
+
+
+def prisma_svg(counts: PrismaCounts, title: str = "PRISMA 2020 flow diagram (updated review)") -> str:
+    """Render the flow diagram; every number comes from ``counts``."""
+    c = counts
     parts: list[str] = []
-    y = 40
-    previous, h = _box(
-        left,
-        y,
-        ["Previous version of the review", f"Studies included: {counts.previous_studies}"],
+    y = _row(
+        parts,
+        40,
+        [
+            "Previous version of the review",
+            f"Studies included in previous version: {c.previous_studies}",
+            f"Reports of studies in previous version: {c.previous_reports}",
+            f"Retracted since: {c.previous_retracted}",
+        ],
+        None,
         fill="#eef3fb",
     )
-    parts.append(previous)
-    y += h + 20
     per_update = [
         f"Update of {u.date.isoformat() if u.date else 'unknown date'}: {u.identified}"
-        for u in counts.per_update[-6:]
+        for u in c.per_update[-6:]
     ]
-    ident, h = _box(
-        left, y, ["Records identified from PubMed", f"Total: {counts.identified}", *per_update]
-    )
-    removed, h2 = _box(
-        right,
+    y = _row(
+        parts,
         y,
+        ["Records identified from PubMed", f"Total: {c.identified}", *per_update],
         [
             "Records removed before screening",
-            f"Duplicates of known studies: {counts.duplicates}",
-            f"Excluded by protocol rules: {counts.auto_excluded_rule}",
-            f"Excluded by the classifier: {counts.auto_excluded_model}",
+            f"Duplicates of known studies: {c.duplicates}",
+            f"Ineligible by protocol rules (automation): {c.auto_excluded_rule}",
+            f"Ineligible by the classifier (automation): {c.auto_excluded_model}",
+            f"Awaiting automatic pre-screening: {c.awaiting_automation}",
         ],
     )
-    parts += [ident, removed, _arrow(left + BOX_W, y + h // 2, right, y + h2 // 2)]
-    y_next = y + max(h, h2) + 30
-    parts.append(_arrow(left + BOX_W // 2, y + h, left + BOX_W // 2, y_next))
-    y = y_next
-    screened, h = _box(
-        left,
+    for top, bottom_lines, right_lines in (
+        (
+            "Records screened (title/abstract)",
+            [f"{c.screened}", f"Awaiting screening: {c.awaiting}"],
+            ["Records excluded", f"{c.excluded_title_abstract}"],
+        ),
+        (
+            "Reports sought for retrieval",
+            [f"{c.sought}", f"Awaiting full-text screening: {c.awaiting_full_text}"],
+            ["Reports not retrieved", f"{c.not_retrieved}"],
+        ),
+        (
+            "Reports assessed for eligibility",
+            [f"{c.full_text_assessed}"],
+            [
+                "Reports excluded",
+                f"Total: {sum(c.excluded_full_text.values())}",
+                *[f"{reason}: {n}" for reason, n in c.excluded_full_text.items()],
+            ],
+        ),
+    ):
+        parts.append(_arrow(20 + BOX_W // 2, y - 30, 20 + BOX_W // 2, y))
+        y = _row(parts, y, [top, *bottom_lines], right_lines)
+    parts.append(_arrow(20 + BOX_W // 2, y - 30, 20 + BOX_W // 2, y))
+    pooled = "–" if c.pooled_k is None else str(c.pooled_k)
+    y = _row(
+        parts,
         y,
         [
-            "Records screened (title/abstract)",
-            f"{counts.screened}",
-            f"Awaiting screening: {counts.awaiting}",
+            "New studies included in review",
+            f"{c.new_studies} (reports: {c.new_reports})",
+            f"Retracted, left out: {c.new_retracted}",
         ],
+        [
+            "Total studies included in review",
+            f"{c.total_studies} (reports: {c.total_reports})",
+            f"With outcome data: {c.with_outcome_data}",
+            f"In the pooled estimate: k = {pooled}",
+        ],
+        fill="#eef7ee",
     )
-    excluded, h2 = _box(right, y, ["Records excluded", f"{counts.excluded_title_abstract}"])
-    parts += [screened, excluded, _arrow(left + BOX_W, y + h // 2, right, y + h2 // 2)]
-    y_next = y + max(h, h2) + 30
-    parts.append(_arrow(left + BOX_W // 2, y + h, left + BOX_W // 2, y_next))
-    y = y_next
-    reasons = [f"{reason}: {n}" for reason, n in counts.excluded_full_text.items()]
-    assessed, h = _box(
-        left, y, ["Reports assessed for eligibility", f"{counts.full_text_assessed}"]
-    )
-    ft_excluded, h2 = _box(
-        right,
-        y,
-        ["Reports excluded", f"Total: {sum(counts.excluded_full_text.values())}", *reasons],
-    )
-    parts += [assessed, ft_excluded, _arrow(left + BOX_W, y + h // 2, right, y + h2 // 2)]
-    y_next = y + max(h, h2) + 30
-    parts.append(_arrow(left + BOX_W // 2, y + h, left + BOX_W // 2, y_next))
-    y = y_next
-    new, h = _box(
-        left, y, ["New studies included in review", f"{counts.new_studies}"], fill="#eef7ee"
-    )
-    total, h2 = _box(
-        right, y, ["Total studies included in review", f"{counts.total_studies}"], fill="#eef7ee"
-    )
-    parts += [new, total, _arrow(left + BOX_W, y + h // 2, right, y + h2 // 2)]
-    height = y + max(h, h2) + 20
+    height = y - 10
     head = (
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{height}' "
         f"viewBox='0 0 {WIDTH} {height}' role='img' aria-label='{escape(title)}'>"

@@ -74,6 +74,15 @@ class DecisionIn(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
+class ChangeIn(BaseModel):
+    """A new decision replacing one of the reviewer's own (same record, same stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+    decision: Literal["include", "exclude", "maybe"]
+    reason: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=4000)
+
+
 class ResolveIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision: Literal["include", "exclude", "maybe"]

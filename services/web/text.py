@@ -13,15 +13,40 @@ from markupsafe import Markup, escape
 Span = tuple[int, int, str, str]  # start, end, css class, field name ("" for keywords)
 
 
-def keyword_spans(text: str, keywords: Iterable[str]) -> list[Span]:
-    """Where the keywords (as word starts, any case, with their word's ending) occur in ``text``."""
-    words = sorted({k.strip() for k in keywords if k and k.strip()}, key=len, reverse=True)
-    if not words or not text:
+# Endings taken off a keyword so that its other forms match too ("resorption" → "resor…",
+# "regression" → "regress…", "herniation" → "herni…"); the longest ending that leaves a stem
+# of at least five letters wins, so short words are matched as written.
+_ENDINGS = (
+    ("orption", "or"), ("ssion", "ss"), ("ation", ""), ("ition", ""), ("ement", ""),
+    ("ance", ""), ("ence", ""), ("ing", ""), ("ies", "y"), ("ed", ""), ("es", ""), ("s", ""),
+)
+_MIN_STEM = 5
+
+
+def stem(word: str) -> str:
+    """The start shared by a keyword's forms (each word of a phrase stemmed)."""
+    return " ".join(_stem_word(w) for w in word.split())
+
+
+def _stem_word(word: str) -> str:
+    lower = word.lower()
+    for ending, replacement in _ENDINGS:
+        if lower.endswith(ending) and len(lower) - len(ending) + len(replacement) >= _MIN_STEM:
+            return word[: len(word) - len(ending)] + replacement
+    return word
+
+
+def keyword_spans(text: str, keywords: Iterable[str], css: str = "kw") -> list[Span]:
+    """Where the keywords occur in ``text``: any case, any ending of their stem ("resorption"
+    marks "resorbing" and "resorbed" too), from a word start."""
+    stems = sorted({stem(k.strip()) for k in keywords if k and k.strip()}, key=len, reverse=True)
+    if not stems or not text:
         return []
     pattern = re.compile(
-        r"\b(?:" + "|".join(re.escape(w) for w in words) + r")[\w-]*", re.IGNORECASE
+        r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in stems) + r")[\w-]*",
+        re.IGNORECASE,
     )
-    return [(m.start(), m.end(), "kw", "") for m in pattern.finditer(text)]
+    return [(m.start(), m.end(), css, "") for m in pattern.finditer(text)]
 
 
 def evidence_spans(text: str, fields: Mapping[str, Any]) -> list[Span]:
@@ -87,6 +112,12 @@ def mark(text: str | None, spans: list[Span]) -> Markup:
     return Markup("".join(out))  # every piece above is escaped or our own tag
 
 
-def highlight(text: str | None, keywords: Iterable[str]) -> Markup:
-    """Jinja filter: escape and mark the protocol's keywords."""
-    return mark(text, keyword_spans(text or "", keywords))
+def highlight(
+    text: str | None, keywords: Iterable[str], exclusion_terms: Iterable[str] = ()
+) -> Markup:
+    """Jinja filter: escape and mark the protocol's keywords (``kw``) and, in a second colour,
+    its exclusion terms (``kw-exclude``); where both match, the inclusion keyword wins."""
+    body = text or ""
+    return mark(
+        body, keyword_spans(body, keywords) + keyword_spans(body, exclusion_terms, "kw-exclude")
+    )

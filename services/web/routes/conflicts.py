@@ -14,6 +14,7 @@ from services.screening import (
     pair_agreements,
     resolve_conflict,
 )
+from services.screening.decisions import record_name
 from services.screening.rules import rules_of
 from services.web.deps import Admin, DbSession, Member
 from services.web.routes.screening import decision_out
@@ -55,7 +56,7 @@ def conflicts_resolve_form(
 ) -> Response:
     decision, _, reason = choice.partition("::")
     try:
-        resolve_conflict(
+        row = resolve_conflict(
             session=session,
             review=access.review,
             user=access.user,
@@ -65,7 +66,7 @@ def conflicts_resolve_form(
             note=note,
         )
         session.commit()
-        flash(request, f"Resolved record {review_record_id}: {decision}.", "ok")
+        flash(request, f"Resolved {record_name(row.review_record)}: {decision}.", "ok")
     except (ConflictError, InvalidInputError) as exc:
         session.rollback()
         flash(request, str(exc), "error")

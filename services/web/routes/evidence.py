@@ -102,6 +102,6 @@ async def grade_confirm(
              "errors": {domain: exc.errors}},
             status_code=422,
         )
-    recompute_after_change(request, session, access.review.id)
+    recompute_after_change(request, access.review.id)
     flash(request, f"{DOMAIN_LABELS.get(domain, domain)} confirmed.", "ok")
     return RedirectResponse(f"/reviews/{access.review.slug}/summary#grade", status_code=303)

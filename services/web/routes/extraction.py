@@ -12,10 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Extraction, Record, Study, User
-from services.digest.outbox import mail_domain_of
 from services.evidence.findings import findings_from_form
-from services.meta_analysis import MetaAnalysisError
-from services.screening import InvalidInputError, confirm_extraction, on_extraction_confirmed
+from services.screening import InvalidInputError, confirm_extraction
 from services.screening.extraction import (
     current_extraction,
     extraction_history,
@@ -34,31 +32,19 @@ logger = logging.getLogger(__name__)
 router = APIRouter(dependencies=[Depends(csrf_protect)])
 
 
-def _recompute(request: Request, session: Session, review_id: int) -> str | None:
-    """Recompute after the confirmation committed: through the worker when one is configured
-    (debounced: a burst of confirmations gives one recompute), else in its own short
-    transaction here. A failure leaves the confirmation saved."""
+def _recompute(request: Request, review_id: int) -> None:
+    """Ask for the recompute after the confirmation committed; it never runs on the request.
+
+    With a worker configured (this app's ``redis_url``) the worker's debounced task does it,
+    else this process's :class:`services.web.recompute.LocalRecompute` (debounced the same way).
+    """
     settings = request.app.state.settings
     if settings.redis_url:
         from workers.tasks import request_recompute
 
         request_recompute(review_id)
-        return None
-    try:
-        snapshot = on_extraction_confirmed(
-            session,
-            review_id,
-            base_url=settings.base_url,
-            mail_domain=mail_domain_of(settings.mail_from),
-        )
-        session.commit()
-    except MetaAnalysisError as exc:
-        session.rollback()
-        logger.warning("review %s: recompute after confirmation failed: %s", review_id, exc)
-        return None
-    if snapshot is None or snapshot.estimate is None:
-        return None
-    return f"{100 * snapshot.estimate:.1f}% (k={snapshot.k})"
+        return
+    request.app.state.recompute.request(review_id)
 
 
 @router.get("/reviews/{slug}/studies", include_in_schema=False)
@@ -159,10 +145,11 @@ async def extraction_submit(
         return request.app.state.templates.TemplateResponse(
             request, "extraction.html", context, status_code=422
         )
-    estimate = _recompute(request, session, access.review.id)
+    _recompute(request, access.review.id)
     flash(
         request,
-        "Extraction confirmed." + (f" Pooled estimate now {estimate}." if estimate else ""),
+        f"Extraction of {study.label} confirmed; the pooled estimate is being recomputed "
+        "(the dashboard shows it in a moment).",
         "ok",
     )
     return RedirectResponse(
@@ -219,5 +206,5 @@ def api_confirm(
     )
     session.commit()
     out = extraction_out(row)
-    _recompute(request, session, access.review.id)
+    _recompute(request, access.review.id)
     return out

@@ -4,8 +4,7 @@ PRISMA flow diagram, update runs, agreement and (admins) the audit log."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
+import datetime as dt
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, EstimateSnapshot, Review, SearchRun, User
+from db.models import AuditLog, EstimateSnapshot, Review, SearchRun
 from services.accounts import reviews_of
 from services.evidence.snapshots import latest_evidence
 from services.meta_analysis import PoolResult, StudyRow
@@ -23,6 +22,7 @@ from services.meta_analysis.plots import forest_plot
 from services.screening import pair_agreements, progress
 from services.screening.prisma import prisma_counts
 from services.screening.rules import STAGES, rules_of
+from services.web.dashboard import audit_log_page, finding_lines, moved_by, run_state, study_labels
 from services.web.deps import Admin, CurrentUser, DbSession, Member
 from services.web.prisma_svg import prisma_svg
 from services.web.schemas import EstimateOut, ReviewOut
@@ -53,19 +53,21 @@ def home(request: Request, user: CurrentUser, session: DbSession) -> Response:
 
 
 @router.get("/reviews/{slug}", include_in_schema=False)
-def dashboard(request: Request, access: Member, session: DbSession) -> Response:
+def dashboard(
+    request: Request, access: Member, session: DbSession, log_page: int = 1
+) -> Response:
     review = access.review
     history = snapshots(session, review)
-    audit_log: list[tuple[AuditLog, str]] = []
-    if access.is_admin:
-        rows = session.execute(
-            select(AuditLog, User.email)
-            .outerjoin(User, User.id == AuditLog.user_id)
-            .where(AuditLog.review_id == review.id)
-            .order_by(AuditLog.id.desc())
-            .limit(50)
-        ).all()
-        audit_log = [(row, email or "system") for row, email in rows]
+    latest = history[0] if history else None
+    cache = request.app.state.forest_cache
+    runs = session.scalars(
+        select(SearchRun)
+        .where(SearchRun.review_id == review.id)
+        .order_by(SearchRun.id.desc())
+        .limit(10)
+    ).all()
+    now = dt.datetime.now(dt.UTC)
+    ttl = request.app.state.settings.update_lock_ttl
     return request.app.state.templates.TemplateResponse(
         request,
         "dashboard.html",
@@ -73,19 +75,25 @@ def dashboard(request: Request, access: Member, session: DbSession) -> Response:
             "access": access,
             "review": review,
             "rules": rules_of(review),
-            "latest": history[0] if history else None,
+            "latest": latest,
+            "findings": cache.get(
+                ("findings", latest.id), lambda: finding_lines(latest.audit or [])
+            )
+            if latest
+            else [],
+            "sensitivity": (latest.result or {}).get("sensitivity") if latest else None,
             "history": history,
-            "runs": session.scalars(
-                select(SearchRun)
-                .where(SearchRun.review_id == review.id)
-                .order_by(SearchRun.id.desc())
-                .limit(10)
-            ).all(),
+            "moved": cache.get(
+                ("moved", latest.id, len(history)), lambda: moved_by(session, history)
+            )
+            if latest
+            else {},
+            "runs": [(run, run_state(run, now, ttl)) for run in runs],
             "progress": [
                 progress(session=session, review=review, user=access.user, stage=s) for s in STAGES
             ],
             "agreements": pair_agreements(session=session, review=review),
-            "audit_log": audit_log,
+            "audit_log": audit_log_page(session, review.id, log_page) if access.is_admin else None,
             "evidence": latest_evidence(session, review.id),
         },
     )
@@ -115,18 +123,21 @@ def forest_image(request: Request, access: Member, session: DbSession) -> Respon
     latest = next(iter(snapshots(session, access.review, 1)), None)
     if latest is None or not latest.result:
         return Response(status_code=404)
-    title = f"{access.review.title} — {latest.outcome}"
-    svg = _forest_svg(latest.id, title, json.dumps(latest.result, sort_keys=True))
-    return Response(svg, media_type=SVG)
 
+    def draw() -> str:
+        added = (latest.changes or {}).get("studies_added") or []
+        new = set(study_labels(session, [int(i) for i in added]).values())
+        with tempfile.TemporaryDirectory() as folder:
+            path = forest_plot(
+                pool_result(latest.result),
+                Path(folder) / "forest.svg",
+                title=f"{access.review.title} — {latest.outcome}",
+                excluded=latest.result.get("excluded") or None,
+                new=new,
+            )
+            return path.read_text(encoding="utf-8")
 
-@functools.lru_cache(maxsize=FOREST_CACHE_SIZE)
-def _forest_svg(snapshot_id: int, title: str, result_json: str) -> str:
-    """The forest plot of a snapshot as SVG; the last few are kept (a snapshot never changes)."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = forest_plot(pool_result(json.loads(result_json)), Path(folder) / "forest.svg",
-                           title=title)
-        return path.read_text(encoding="utf-8")
+    return Response(request.app.state.forest_cache.get(("forest", latest.id), draw), media_type=SVG)
 
 
 @router.get("/api/reviews", response_model=list[ReviewOut], tags=["reviews"])

@@ -135,7 +135,7 @@ async def rob_submit(request: Request, study_id: int, access: Member, session: D
     except (EvidenceNotFound, EvidenceConflict) as exc:
         session.rollback()
         return _refused(request, exc)
-    recompute_after_change(request, session, access.review.id)
+    recompute_after_change(request, access.review.id)
     flash(request, f"Risk of bias of {study.label} saved.", "ok")
     return RedirectResponse(f"/reviews/{access.review.slug}/rob", status_code=303)
 
@@ -186,7 +186,7 @@ async def rob_resolve(request: Request, study_id: int, access: Admin, session: D
     except (EvidenceNotFound, EvidenceConflict) as exc:
         session.rollback()
         return _refused(request, exc)
-    recompute_after_change(request, session, access.review.id)
+    recompute_after_change(request, access.review.id)
     flash(request, f"Conflict on {study.label} resolved.", "ok")
     return RedirectResponse(f"/reviews/{access.review.slug}/rob", status_code=303)
 

@@ -18,10 +18,12 @@ from services.screening import (
     record_decision,
     undo_last,
 )
+from services.screening.decisions import change_decision, my_decisions, record_name
 from services.screening.queue import check_stage
 from services.screening.rules import TITLE_ABSTRACT, rules_of
+from services.web.cards import record_card
 from services.web.deps import DbSession, Member
-from services.web.schemas import DecisionIn, DecisionOut, NextOut, ProgressOut, RecordOut
+from services.web.schemas import ChangeIn, DecisionIn, DecisionOut, NextOut, ProgressOut, RecordOut
 from services.web.security import csrf_protect, flash
 
 router = APIRouter(dependencies=[Depends(csrf_protect)])
@@ -81,6 +83,10 @@ def screen_page(
     check_stage(stage)
     rr = next_record(session=session, review=access.review, user=access.user, stage=stage)
     rules = rules_of(access.review)
+    waiting = 0
+    if rr is None:
+        p = progress(session=session, review=access.review, user=access.user, stage=stage)
+        waiting = p.queued - p.left_for_user
     return request.app.state.templates.TemplateResponse(
         request,
         "screen.html",
@@ -91,6 +97,8 @@ def screen_page(
             "rr": rr,
             "record": rr.record if rr else None,
             "rules": rules,
+            "card": record_card(session, rr) if rr else None,
+            "waiting": waiting,
         },
     )
 
@@ -127,7 +135,7 @@ def screen_submit(
         return RedirectResponse(target, status_code=303)
     out = decision_out(session, row)
     label = row.decision + (f" ({row.reason})" if row.reason else "")
-    flash(request, f"Saved: {label} — record {out.review_record_id}.", "ok")
+    flash(request, f"Saved: {label} — {record_name(row.review_record)}.", "ok")
     if out.record_state == "included" and out.study_id:
         flash(
             request,
@@ -149,7 +157,7 @@ def screen_undo(
         row = undo_last(session=session, review=access.review, user=access.user)
         session.commit()
         refit_later(request, access.review.id)
-        flash(request, f"Undone: {row.decision} on record {row.review_record_id}.", "ok")
+        flash(request, f"Undone: {row.decision} on {record_name(row.review_record)}.", "ok")
     except (ConflictError, NotFoundError) as exc:
         session.rollback()
         flash(request, str(exc), "error")
@@ -208,4 +216,87 @@ def api_undo(request: Request, access: Member, session: DbSession) -> DecisionOu
     row = undo_last(session=session, review=access.review, user=access.user)
     session.commit()
     refit_later(request, access.review.id)
+    return decision_out(session, row)
+
+
+@router.get("/reviews/{slug}/decisions", include_in_schema=False)
+def decisions_page(
+    request: Request,
+    access: Member,
+    session: DbSession,
+    decision: str = "",
+    stage: str = "",
+    q: str = "",
+) -> Response:
+    """The signed-in reviewer's decisions: filter by decision and stage, search title/PMID."""
+    rows = my_decisions(
+        session=session,
+        review=access.review,
+        user=access.user,
+        decision=decision or None,
+        stage=stage or None,
+        search=q[:200] or None,
+    )
+    return request.app.state.templates.TemplateResponse(
+        request,
+        "decisions.html",
+        {
+            "access": access,
+            "review": access.review,
+            "rules": rules_of(access.review),
+            "rows": rows,
+            "filters": {"decision": decision, "stage": stage, "q": q[:200]},
+        },
+    )
+
+
+@router.post("/reviews/{slug}/decisions/{decision_id}", include_in_schema=False)
+def decisions_change(
+    request: Request,
+    decision_id: int,
+    access: Member,
+    session: DbSession,
+    choice: Annotated[str, Form(max_length=600)],
+    note: Annotated[str | None, Form(max_length=4000)] = None,
+) -> Response:
+    """Change one of the reviewer's decisions (``choice`` as on the queue page)."""
+    decision, _, reason = choice.partition("::")
+    try:
+        row = change_decision(
+            session=session,
+            review=access.review,
+            user=access.user,
+            decision_id=decision_id,
+            decision=decision,
+            reason=reason or None,
+            note=note or None,
+        )
+        session.commit()
+        label = row.decision + (f" ({row.reason})" if row.reason else "")
+        flash(request, f"Changed to {label}: {record_name(row.review_record)}.", "ok")
+    except (ConflictError, InvalidInputError, NotFoundError) as exc:
+        session.rollback()
+        flash(request, str(exc), "error")
+    return RedirectResponse(f"/reviews/{access.review.slug}/decisions", status_code=303)
+
+
+@router.post(
+    "/api/reviews/{slug}/decisions/{decision_id}",
+    response_model=DecisionOut,
+    status_code=201,
+    tags=["screening"],
+    responses={404: {"description": "not your current decision"}, 409: {"description": "moved on"}},
+)
+def api_change(decision_id: int, body: ChangeIn, access: Member, session: DbSession) -> DecisionOut:
+    """Change one of the signed-in reviewer's current decisions; the change is logged."""
+    row = change_decision(
+        session=session,
+        review=access.review,
+        user=access.user,
+        decision_id=decision_id,
+        decision=body.decision,
+        reason=body.reason,
+        note=body.note,
+    )
+    session.commit()
     return decision_out(session, row)

@@ -30,6 +30,19 @@
       target.click();
     }
   });
+  // Help box: a close button inside, a show/hide link outside; Escape closes it too.
+  document.addEventListener("click", function (event) {
+    var el = event.target;
+    if (!el || !el.getAttribute) return;
+    var close = el.getAttribute("data-close"), toggle = el.getAttribute("data-toggle");
+    var box = document.getElementById(close || toggle || "");
+    if (!box) return;
+    box.hidden = close ? true : !box.hidden;
+  });
+  document.addEventListener("keydown", function (event) {
+    var help = document.getElementById("help");
+    if (event.key === "Escape" && help && !help.hidden) help.hidden = true;
+  });
   // Queue page: the progress panel is filled after the record is shown (it counts the queue).
   var panel = document.querySelector("[data-progress-url]");
   if (panel) {

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -43,6 +44,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+SERVED: dict[str, Any] = {}
+
+
 @pytest.fixture
 def server(pg_url: str, tmp_path: Path) -> Iterator[str]:
     import uvicorn
@@ -61,9 +65,12 @@ def server(pg_url: str, tmp_path: Path) -> Iterator[str]:
             session.flush()
             session.add(Membership(user_id=user.id, review_id=review.id, role=role))
     settings = Settings(database_url=pg_url, secret_key="evidence-browser-" + "q" * 20,
-                        environment="test", base_url="http://127.0.0.1")
+                        environment="test", base_url="http://127.0.0.1",
+                        data_dir=tmp_path / "var", recompute_debounce_seconds=0)
     port = free_port()
-    uv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+    app = create_app(settings)
+    SERVED["app"] = app  # the recompute after a confirmation runs after the response
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                        log_level="warning"))
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
@@ -193,6 +200,8 @@ def test_grade_of_ldh_prevalence_proposed_with_reasons(server, browser, pg_url):
     with page.expect_navigation():
         form.locator("button").click()
     assert page.inner_text("#certainty") == "low"  # high − 1 − 1
+    assert SERVED["app"].state.recompute.wait_idle(60)
+    page.reload()
     assert "certainty of the evidence (resorption): very low → low" in page.inner_text("#changes")
     engine = make_engine(pg_url)
     with make_sessionmaker(engine)() as session:

@@ -4,6 +4,7 @@ Databases come from tests/conftest.py (db_url, pg_url)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -28,13 +29,17 @@ def seed(factory: sessionmaker[Session]) -> Seed:
 
 
 @pytest.fixture
-def app_settings(db_url: str) -> Settings:
+def app_settings(db_url: str, tmp_path: Path) -> Settings:
+    # No quiet time: the recompute after a confirmation starts at once, still off the request
+    # (tests wait for it with ``make_client.app.state.recompute.wait_idle``).
     return Settings(
         database_url=db_url,
         secret_key="test-secret-" + "x" * 20,
         environment="test",
         base_url="http://testserver",
         queue_refit_seconds=None,  # these tests assert the seeded order; test_web_active_learning refits
+        data_dir=tmp_path / "var",
+        recompute_debounce_seconds=0,
     )
 
 
@@ -57,6 +62,7 @@ def make_client(app_settings: Settings) -> Iterator[Callable[..., TestClient]]:
             client.headers["X-CSRF-Token"] = response.json()["csrf_token"]
         return client
 
+    make.app = app  # type: ignore[attr-defined]
     yield make
     for client in clients:
         client.close()

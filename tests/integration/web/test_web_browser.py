@@ -4,7 +4,6 @@ served by uvicorn on a real PostgreSQL database. Screenshots go to tests/artifac
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 import threading
 import time
@@ -12,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from availability import unavailable
 from sqlalchemy.orm import Session, sessionmaker
 from web_seed import PASSWORD, Seed, seed_database
 
@@ -21,7 +19,6 @@ from services.settings import Settings
 from services.web import create_app
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser, pytest.mark.postgres]
-CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -40,7 +37,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
+def server(pg_url: str, tmp_path: Path) -> Iterator[tuple[str, Seed]]:
     import uvicorn
 
     engine = make_engine(pg_url)
@@ -52,15 +49,19 @@ def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
         environment="test",
         base_url="http://127.0.0.1",
         queue_refit_seconds=None,  # asserts the seeded order; test_web_active_learning refits
+        data_dir=tmp_path / "var",
+        recompute_debounce_seconds=0,
     )
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    app = create_app(settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     uv = uvicorn.Server(config)
     thread = threading.Thread(target=uv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not uv.started and time.monotonic() < deadline:
         time.sleep(0.05)
+    seed.app = app  # type: ignore[attr-defined]
     yield f"http://127.0.0.1:{port}", seed
     uv.should_exit = True
     thread.join(10)
@@ -68,19 +69,17 @@ def server(pg_url: str) -> Iterator[tuple[str, Seed]]:
 
 
 @pytest.fixture
-def browser():  # type: ignore[no-untyped-def]
-    if shutil.which(CHROMIUM) is None:
-        unavailable(CHROMIUM, "not installed (apt-get install chromium)")
+def browser(chromium_path: str):  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        chromium = p.chromium.launch(executable_path=chromium_path, args=ARGS, headless=True)
         yield chromium
         chromium.close()
 
 
 def sign_in(browser, base: str, who: str):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
     page = context.new_page()
     page.goto(f"{base}/reviews/ldh_resorption/screen")
     assert "/login" in page.url
@@ -123,9 +122,10 @@ def test_screen_undo_resolve_confirm_in_chromium(server, browser):
     press(alice, "m")
     assert current_record(alice) == seed.queued[3]
     expect(alice.locator("#done")).to_have_text("Done by you: 3")
-    # undo the last one (maybe on record 2): it comes back
+    # undo the last one (maybe on record 2): it comes back, named by title and PMID
     press(alice, "u")
     assert "Undone: maybe" in alice.inner_text(".flash")
+    assert re.search(r"PMID 3000000\d", alice.inner_text(".flash"))
     assert current_record(alice) == seed.queued[2]
     expect(alice.locator("#done")).to_have_text("Done by you: 2")
     expect(alice.locator("#left")).to_have_text("Left for you: 4")
@@ -138,15 +138,26 @@ def test_screen_undo_resolve_confirm_in_chromium(server, browser):
     bob = sign_in(browser, base, "bob")
     assert current_record(bob) == seed.queued[0]
     press(bob, "2")
+    # carol screened nothing; bob's decided records wait for alice or the admin: his queue says so
+    for _ in range(5):
+        if bob.locator("#record").count() == 0:
+            break
+        press(bob, "i")
+    assert "wait for the other reviewer or for an admin" in bob.inner_text("#queue-empty") or (
+        "waits for the other reviewer or for an admin" in bob.inner_text("#queue-empty")
+    )
     # the admin resolves it on the conflicts page
     admin = sign_in(browser, base, "admin")
     admin.goto(f"{base}/reviews/ldh_resorption/conflicts")
     conflict = admin.locator(f"article.conflict[data-review-record='{seed.queued[0]}']")
     assert "Alice: include" in conflict.inner_text() and "Bob: exclude" in conflict.inner_text()
+    assert "Abstract 0 about regression" in conflict.locator(".abstract").inner_text()
+    assert "maybe counts with include" in admin.inner_text("#kappa-rule")
     admin.screenshot(path=str(ARTIFACTS / "web-conflicts.png"), full_page=True)
     with admin.expect_navigation():
         conflict.locator("button.include").click()
-    assert f"Resolved record {seed.queued[0]}: include" in admin.inner_text(".flash")
+    assert "Resolved “Record 0: spontaneous resorption" in admin.inner_text(".flash")
+    assert "(PMID 30000000): include" in admin.inner_text(".flash")
     assert admin.locator(f"article.conflict[data-review-record='{seed.queued[0]}']").count() == 0
     # confirm an extraction and see the pooled estimate on the dashboard change
     admin.goto(f"{base}/reviews/ldh_resorption")
@@ -163,8 +174,9 @@ def test_screen_undo_resolve_confirm_in_chromium(server, browser):
     admin.select_option("#in-design", "Prospective")
     with admin.expect_navigation():
         admin.click("#confirm")
-    assert "Pooled estimate now" in admin.inner_text(".flash")
+    assert "being recomputed" in admin.inner_text(".flash")
     admin.screenshot(path=str(ARTIFACTS / "web-extraction.png"), full_page=True)
+    assert seed.app.state.recompute.wait_idle(60)  # the recompute runs after the response
     admin.goto(f"{base}/reviews/ldh_resorption")
     after = admin.inner_text("#pooled")
     assert "k = 4" in admin.inner_text("#estimate")

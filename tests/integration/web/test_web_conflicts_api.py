@@ -64,12 +64,15 @@ def test_two_reviewers_disagree_admin_resolves(dual, make_client, factory):
         "Alice": "include",
         "Bob": "exclude",
     }
-    # kappa over 4 common records: table include/include 1, include/exclude 1,
-    # exclude/exclude 1, exclude/maybe 1 → p_o = .5, p_e = (2*1 + 2*2)/16 = .375, κ = .2
+    # kappa counts settled records only (0 and 2; 1 and 3 wait for the admin), and "maybe"
+    # counts with include, as in conflict detection: a = b = [send on, exclude] → κ = 1
     kappa = alice.get(f"/api/reviews/{slug}/agreement").json()
-    assert len(kappa) == 1 and kappa[0]["n"] == 4
-    assert kappa[0]["kappa"] == pytest.approx(0.2)
-    assert kappa[0]["table"]["exclude"]["maybe"] == 1
+    assert len(kappa) == 1 and kappa[0]["n"] == 2
+    assert kappa[0]["kappa"] == pytest.approx(1.0)
+    assert kappa[0]["table"] == {
+        "exclude": {"exclude": 1, "include/maybe": 0},
+        "include/maybe": {"exclude": 0, "include/maybe": 1},
+    }
     assert (
         bob.post(
             f"/api/reviews/{slug}/conflicts/{dual.queued[1]}/resolve", json={"decision": "include"}
@@ -93,8 +96,13 @@ def test_two_reviewers_disagree_admin_resolves(dual, make_client, factory):
     assert [c["review_record_id"] for c in admin.get(f"/api/reviews/{slug}/conflicts").json()] == [
         dual.queued[3]
     ]
+    # record 1 is settled now: a = [on, on, ex], b = [on, ex, ex] → p_o = 2/3,
+    # p_e = (2*1 + 1*2)/9 = 4/9, κ = (2/3 − 4/9) / (5/9) = 0.4
+    kappa = alice.get(f"/api/reviews/{slug}/agreement").json()
+    assert kappa[0]["n"] == 3 and kappa[0]["kappa"] == pytest.approx(0.4)
     page = admin.get(f"/reviews/{slug}/conflicts").text
-    assert 'κ = <span class="kappa">0.20</span>' in page
+    assert 'κ = <span class="kappa">0.40</span>' in page
+    assert "maybe counts with include" in page
 
 
 def test_third_decision_in_dual_mode_is_refused(dual, make_client):
@@ -111,3 +119,53 @@ def test_third_decision_in_dual_mode_is_refused(dual, make_client):
         json={"review_record_id": dual.queued[0], "decision": "include"},
     )
     assert r.status_code == 409
+
+
+def test_agreement_is_blind_to_records_still_open(dual, make_client):
+    """Issue 17 item 3: the other reviewer's vote on an open record does not show in κ."""
+    slug = dual.slug
+    alice, bob = make_client("alice"), make_client("bob")
+    decide(alice, slug, dual.queued[0], "include")
+    decide(bob, slug, dual.queued[0], "include")  # settled: both send it on
+    decide(alice, slug, dual.queued[1], "include")
+    before = alice.get(f"/api/reviews/{slug}/agreement").json()
+    assert before[0]["n"] == 1
+    decide(bob, slug, dual.queued[1], "exclude", REASON)  # a conflict: still open
+    assert alice.get(f"/api/reviews/{slug}/agreement").json() == before
+
+
+def test_decision_changed_after_the_other_reviewer_is_a_conflict(dual, make_client, factory):
+    """Issue 17 item 3: undo-then-redecide (or a change) cannot turn a disagreement into a
+    silent exclusion; the record goes to the admin."""
+    slug = dual.slug
+    alice, bob, admin = make_client("alice"), make_client("bob"), make_client("admin")
+    rr = dual.queued[0]
+    decide(alice, slug, rr, "include")
+    decide(bob, slug, rr, "exclude", REASON)
+    assert [c["review_record_id"] for c in admin.get(f"/api/reviews/{slug}/conflicts").json()] == [
+        rr
+    ]
+    undone = alice.post(f"/api/reviews/{slug}/decisions/undo")
+    assert undone.status_code == 200 and undone.json()["review_record_id"] == rr
+    again = decide(alice, slug, rr, "exclude", REASON)  # now both say exclude
+    assert (again["record_state"], again["record_stage"]) == ("queued", "title_abstract")
+    assert [c["review_record_id"] for c in admin.get(f"/api/reviews/{slug}/conflicts").json()] == [
+        rr
+    ]
+    # the same through "my decisions": bob changes his vote on another record after alice's
+    other = dual.queued[1]
+    decide(alice, slug, other, "exclude", REASON)
+    mine = decide(bob, slug, other, "include")
+    with factory() as session:
+        assert session.get(ReviewRecord, other).stage == "title_abstract"
+    changed = bob.post(
+        f"/api/reviews/{slug}/decisions/{mine['id']}", json={"decision": "exclude", "reason": REASON}
+    )
+    assert changed.status_code == 201, changed.text
+    assert changed.json()["record_state"] == "queued"
+    ids = [c["review_record_id"] for c in admin.get(f"/api/reviews/{slug}/conflicts").json()]
+    assert ids == [rr, other]
+    log = admin.get(f"/api/reviews/{slug}/audit-log").json()
+    change = next(row for row in log if row["action"] == "decision.changed")
+    assert change["detail"]["before"] == "include" and change["detail"]["after"] == "exclude"
+    assert change["detail"]["after_other_reviewer"] is True

@@ -42,7 +42,7 @@ def test_dashboard_prisma_and_exports(seed, make_client):
     assert prisma["awaiting"] == 4 and prisma["new_studies"] == 1 and prisma["total_studies"] == 4
     svg = admin.get(f"/reviews/{slug}/prisma.svg")
     assert svg.headers["content-type"].startswith("image/svg+xml")
-    assert "No usable data: 1" in svg.text and "Studies included: 3" in svg.text
+    assert "No usable data: 1" in svg.text and "Studies included in previous version: 3" in svg.text
     forest = admin.get(f"/reviews/{slug}/forest.svg")
     assert forest.status_code == 200 and "<svg" in forest.text
     rows = list(csv.DictReader(io.StringIO(admin.get(f"/reviews/{slug}/export/records.csv").text)))

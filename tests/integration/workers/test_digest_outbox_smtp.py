@@ -69,7 +69,8 @@ def test_digest_rows_written_with_snapshot_and_sent_once(wk_sessions, smtp_serve
     text = message.get_body(("plain",)).get_content()
     assert "Pooled estimate" in text and "62.0%" in text and "66.0%" in text
     assert "  - Chiu 2025" in text and "k changed from 2 to 3" in text
-    assert "http://lr.test/reviews/ldh_resorption/queue" in text
+    assert "Records waiting for screening: 0" in text
+    assert "/queue" not in text and "Screen them" not in text  # no link to an empty queue
     html = message.get_body(("html",)).get_content()
     image = next(p for p in message.walk() if p.get_content_type() == "image/png")
     assert f'src="cid:{image["Content-ID"].strip("<>")}"' in html

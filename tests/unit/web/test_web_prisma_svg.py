@@ -29,15 +29,16 @@ def test_counts_appear_and_svg_parses():
     root = ET.fromstring(svg)
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     for expected in (
-        "Studies included: 31",
+        "Studies included in previous version: 31",
         "Total: 120",
         "Duplicates of known studies: 4",
-        "Excluded by protocol rules: 30",
-        "Excluded by the classifier: 50",
+        "Ineligible by protocol rules (automation): 30",
+        "Ineligible by the classifier (automation): 50",
         "Awaiting screening: 6",
         "No usable data: 7",
         "<b>bad</b> & co: 1",
         "Update of 2025-01-06: 120",
-        "33",
+        "33 (reports: 0)",
+        "Reports not retrieved",
     ):
         assert expected in texts, expected

@@ -36,7 +36,7 @@ def content(**kw: object) -> DigestContent:
         retractions=["Doe 2019 (retracted)"],
         prisma={"identified": 120, "new": 100, "auto_excluded": 90, "queued": 9, "included": 1},
         queue_size=9,
-        queue_url="http://x/reviews/ldh/queue",
+        queue_url="http://x/reviews/ldh/screen",
     )
     base.update(kw)
     return DigestContent(**base)  # type: ignore[arg-type]
@@ -61,7 +61,7 @@ def test_text_body_has_table_lists_counts_and_link() -> None:
     assert "Doe 2019 (retracted)" in text
     assert "Records identified (this update): 120" in text
     assert "Records waiting for screening: 9" in text
-    assert "http://x/reviews/ldh/queue" in text
+    assert "Screen them at http://x/reviews/ldh/screen" in text
 
 
 def test_html_escapes_and_references_inline_image() -> None:
@@ -82,3 +82,27 @@ def test_notify_reasons_reads_compare_output() -> None:
     assert notify_reasons({"reasons": []}, {}) == []
     assert notify_reasons({"changed": False}, {}) == []
     assert notify_reasons({"changed": True, "summary": "moved"}, {}) == ["moved"]
+
+
+def test_meaning_sentence_links_and_phone_width() -> None:
+    """Issue 14 item 3: what the change means, PubMed links, an image that fits a phone."""
+    c = content(links={"Smith 2025": "https://pubmed.ncbi.nlm.nih.gov/123/"},
+                sensitivity={"estimate": 0.65}, forest_png=b"png")
+    text, html = render_text(c), render_html(c, "forest.1@x")
+    assert ("The best estimate is now 64.1% (95% CI 56.1–71.4%) from 32 studies, 2.2 points "
+            "lower than before; the intervals overlap, so the conclusion stands.") in text
+    assert "With the retracted study kept it would be 65.0%." in text
+    assert "Smith 2025 <https://pubmed.ncbi.nlm.nih.gov/123/>" in text
+    assert '<a href="https://pubmed.ncbi.nlm.nih.gov/123/">Smith 2025</a>' in html
+    assert 'width="600"' in html and "max-width: 600px" in html and "height: auto" in html
+    assert "Retracted studies (left out of pooling)" in text
+
+
+def test_no_screen_link_without_waiting_records_and_plain_no_change() -> None:
+    c = content(queue_size=0, reasons=[], changed=False)
+    text, html = render_text(c), render_html(c, None)
+    assert "Screen them" not in text and "screen them" not in html
+    assert "Records waiting for screening: 0" in text
+    assert "The evidence changed" not in text and "The evidence changed" not in html
+    assert "No change in the evidence that passes the digest's thresholds." in text
+    assert "– No change" not in text
