@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.models import (
+    OUTCOME_KIND,
     EstimateSnapshot,
     Extraction,
     Review,
@@ -200,7 +201,7 @@ def _with_data(session: Session, review: Review) -> int:
             .where(
                 Study.review_id == review.id,
                 Study.status == "included",
-                Extraction.kind == "prevalence",
+                Extraction.kind == OUTCOME_KIND,
                 Extraction.superseded.is_(False),
             )
         )
