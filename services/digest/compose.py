@@ -57,6 +57,8 @@ class DigestContent:
     changed: bool = True
     # the pooled estimate with the retracted studies put back (see analysis.sensitivity)
     sensitivity: dict[str, Any] | None = None
+    # the protocol's hypotheses as tested on this snapshot, one sentence each with its test
+    hypotheses: list[str] = field(default_factory=list)
 
 
 def percent(value: float | None) -> str:
@@ -154,6 +156,7 @@ def render_text(content: DigestContent) -> str:
     _text_list(lines, "Newly included studies", content.new_studies, content.links)
     _text_list(lines, "Retracted studies (left out of pooling)", content.retractions,
                content.links)
+    _text_list(lines, "The review's hypotheses, tested on this estimate", content.hypotheses, {})
     if content.prisma:
         lines.append("This update (PRISMA flow):")
         for key, label in PRISMA_LABELS.items():
@@ -193,6 +196,8 @@ _HTML = Environment(autoescape=True).from_string(
 <ul>{% for s in c.new_studies %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
 {% if c.retractions %}<h3>Retracted studies (left out of pooling)</h3>
 <ul>{% for s in c.retractions %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
+{% if c.hypotheses %}<h3>The review's hypotheses, tested on this estimate</h3>
+<ul>{% for h in c.hypotheses %}<li>{{ h }}</li>{% endfor %}</ul>{% endif %}
 {% if c.prisma %}<h3>This update (PRISMA flow)</h3>
 <table border="1" cellpadding="4" cellspacing="0">
 {% for key, label in prisma_labels.items() if key in c.prisma %}<tr><td>{{ label }}</td>\

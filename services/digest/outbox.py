@@ -92,6 +92,8 @@ def build_content(
         links={label: url for label, url in refs.values() if url},
         changed=changed,
         sensitivity=result.get("sensitivity"),
+        hypotheses=[str(h.get("sentence")) for h in result.get("hypotheses") or []
+                    if h.get("sentence")],
     )
 
 

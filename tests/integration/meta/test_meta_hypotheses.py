@@ -101,3 +101,7 @@ def test_hypotheses_after_init_and_after_confirmations(db_url: str, tmp_path: Pa
         body = session.scalars(select(OutboxEmail.body_text)).first()
         assert body is not None and "Ruptured herniations resorb more often" in body
         assert "QM = " in body
+        # every digest lists all the hypotheses with their test, changed or not
+        listed = body.split("The review's hypotheses, tested on this estimate:")[1]
+        assert "Resorption differs between countries: " in listed
+        assert "Resorption happens mainly within the first 6 months: not testable yet" in listed
