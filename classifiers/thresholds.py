@@ -118,8 +118,9 @@ def choose_threshold(
     return ThresholdChoice(
         threshold, recall_target, confidence, n,
         reason=(
-            f"threshold at the {k}-th lowest of {n} out-of-fold include scores: recall "
-            f">= {bounds[k - 1]:.3f} with {confidence:.0%} confidence"
+            f"threshold at the lowest of {n} out-of-fold include scores"
+            + ("" if k == 1 else f" but {k - 1}")
+            + f": recall >= {bounds[k - 1]:.3f} with {confidence:.0%} confidence"
         ),
         recall_lower_bound=float(bounds[k - 1]),
         oof_recall=float(np.mean(positives >= threshold)),

@@ -164,10 +164,13 @@ def test_the_demo_script_runs_twice(tmp_path: Path) -> None:
     first = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env, capture_output=True,
                            text=True, timeout=600)
     assert first.returncode == 0, first.stderr
+    # the backfill of the baseline period gives the first update a trained model
+    assert "36 inferred excludes" in first.stdout and "cold start" not in first.stdout
     second = subprocess.run(["bash", str(ROOT / "scripts" / "demo")], env=env,
                             capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr
-    assert "already up to date: run 2 searched up to 2024-01-14" in second.stdout
+    assert "already up to date: run 3 searched up to 2024-01-14" in second.stdout
+    assert "44 found, 0 new, 0 linked to included studies, 0 inferred excludes" in second.stdout
     status = [line for line in second.stdout.splitlines() if line.startswith("ldh_resorption: ")]
     assert status[-1] == [line for line in first.stdout.splitlines()
                           if line.startswith("ldh_resorption: ")][-1]
