@@ -346,8 +346,11 @@ class OutboxEmail(Timestamped, Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str] = mapped_column(Text)
     attachments: Mapped[list[Any]] = mapped_column(JSONType, default=list)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sent
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending|sending|sent
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # while ``sending``: which sender holds the row and since when (services.digest.mailer)
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 

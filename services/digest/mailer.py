@@ -1,20 +1,25 @@
-"""Deliver pending outbox rows over SMTP and mark them sent.
+"""Deliver pending outbox rows over SMTP and mark them sent, holding no lock while SMTP talks.
 
-Each row is claimed in its own short transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-two senders never send the same row at once), handed to the SMTP server, then marked ``sent`` in
-that transaction. The email is built only from the row (its stored Message-ID, subject, bodies,
-inline image and creation time as the Date), so if the process dies after the server accepted
-the message but before the commit, the next run sends the *same* email again — recognisable as a
-duplicate by its Message-ID — never a different digest. A failure to reach or talk to the server
-(:class:`MailDeliveryError`) leaves the row pending with ``attempts`` and ``last_error`` updated,
-and ends the run: the next run tries again. Rows are never dropped.
+Each row goes through three steps: it is *claimed* in a short transaction (status ``sending``,
+a random ``claim_token``, ``claimed_at``; a compare-and-set UPDATE, so two senders never claim
+the same row), handed to the SMTP server outside any transaction, then marked ``sent`` in
+another short transaction that checks the token. A sender that dies while holding a claim loses
+nothing: once the claim is older than ``stale_after`` the row is claimed again. The email is
+built only from the row (its stored Message-ID, subject, bodies, inline image and creation time
+as the Date), so if the process dies after the server accepted the message but before marking
+it sent, the next claim sends the *same* email again — recognisable as a duplicate by its
+Message-ID — never a different digest. A failure to reach or talk to the server
+(:class:`MailDeliveryError`) releases the row as pending with ``attempts`` and ``last_error``
+updated, and ends the run: the next run tries again. Rows are never dropped.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import logging
+import secrets
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -22,13 +27,16 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from db.models import OutboxEmail, utcnow
 from services.digest.errors import DigestInputError, MailDeliveryError
 
 logger = logging.getLogger(__name__)
+
+STALE_CLAIM = 600.0
+"""Seconds after which a row still ``sending`` is taken to belong to a dead sender."""
 
 
 @dataclass(frozen=True)
@@ -119,48 +127,125 @@ def send_pending(
     *,
     limit: int = 200,
     review_id: int | None = None,
+    stale_after: float | None = None,
 ) -> SendReport:
-    """Send pending outbox rows (oldest first, at most ``limit``); stops at the first failure."""
+    """Send pending outbox rows (oldest first, at most ``limit``); stops at the first failure.
+
+    A row claimed by a sender that has not finished within ``stale_after`` seconds (default:
+    :data:`STALE_CLAIM`, at least ten SMTP timeouts) is claimed again: its sender died.
+    """
+    stale = stale_after if stale_after is not None else max(STALE_CLAIM, 10 * config.timeout)
     report = SendReport()
     last_id = 0
     while report.sent + report.failed < limit:
-        with session_factory() as session, session.begin():
-            row = _claim_next(session, last_id, review_id)
-            if row is None:
-                break
-            last_id = row.id
-            row.attempts += 1
-            try:
-                deliver(build_message(row, config.mail_from), config)
-            except MailDeliveryError as exc:
-                row.last_error = str(exc)[:2000]
-                report.failed += 1
-                report.error = str(exc)
-                logger.warning(
-                    "outbox %s: delivery failed (attempt %d): %s", row.id, row.attempts, exc
-                )
-                break
-            row.status = "sent"
-            row.sent_at = utcnow()
-            row.last_error = None
-            report.sent += 1
-            logger.info("outbox %s: sent %s", row.id, row.message_id)
+        claim = claim_next(session_factory, config.mail_from, last_id, review_id, stale)
+        if claim is None:
+            break
+        last_id = claim.row_id
+        try:
+            deliver(claim.message, config)  # outside any transaction: no lock while SMTP talks
+        except MailDeliveryError as exc:
+            _finish(session_factory, claim, status="pending", last_error=str(exc)[:2000])
+            report.failed += 1
+            report.error = str(exc)
+            logger.warning(
+                "outbox %s: delivery failed (attempt %d): %s", claim.row_id, claim.attempts, exc
+            )
+            break
+        if not _finish(session_factory, claim, status="sent", sent_at=utcnow(), last_error=None):
+            logger.warning(
+                "outbox %s: sent, but its claim had gone stale and was taken by another sender",
+                claim.row_id,
+            )
+        report.sent += 1
+        logger.info("outbox %s: sent %s", claim.row_id, claim.message_id)
     return report
 
 
-def _claim_next(session: Session, after_id: int, review_id: int | None) -> OutboxEmail | None:
-    query = (
-        select(OutboxEmail)
-        .where(OutboxEmail.status == "pending", OutboxEmail.id > after_id)
-        .order_by(OutboxEmail.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    if review_id is not None:
-        query = query.where(OutboxEmail.review_id == review_id)
-    return session.scalars(query).first()
+@dataclass(frozen=True)
+class Claim:
+    """One outbox row this sender holds (status ``sending``, its ``claim_token``)."""
+
+    row_id: int
+    token: str
+    attempts: int
+    message_id: str
+    message: EmailMessage
+
+
+def claim_next(
+    session_factory: Callable[[], Session],
+    mail_from: str,
+    after_id: int,
+    review_id: int | None,
+    stale_after: float,
+) -> Claim | None:
+    """Claim the next deliverable row after ``after_id`` in a short transaction of its own.
+
+    Deliverable: ``pending``, or ``sending`` under a claim older than ``stale_after`` seconds.
+    The claim is a compare-and-set UPDATE, so of two senders reaching one row only one wins;
+    the other moves on to the next row (``SKIP LOCKED`` spares it the wait on PostgreSQL).
+    """
+    while True:
+        now = utcnow()
+        claimable = or_(
+            OutboxEmail.status == "pending",
+            and_(
+                OutboxEmail.status == "sending",
+                OutboxEmail.claimed_at < now - dt.timedelta(seconds=stale_after),
+            ),
+        )
+        with session_factory() as session, session.begin():
+            query = (
+                select(OutboxEmail)
+                .where(claimable, OutboxEmail.id > after_id)
+                .order_by(OutboxEmail.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if review_id is not None:
+                query = query.where(OutboxEmail.review_id == review_id)
+            row = session.scalars(query).first()
+            if row is None:
+                return None
+            message = build_message(row, mail_from)
+            token = secrets.token_hex(16)
+            taken = session.execute(
+                update(OutboxEmail)
+                .where(OutboxEmail.id == row.id, claimable)
+                .values(
+                    status="sending",
+                    claim_token=token,
+                    claimed_at=now,
+                    attempts=OutboxEmail.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if _rowcount(taken) == 1:
+                return Claim(row.id, token, row.attempts + 1, row.message_id, message)
+            after_id = row.id  # another sender claimed it first
+
+
+def _finish(session_factory: Callable[[], Session], claim: Claim, **values: object) -> bool:
+    """End ``claim`` (sent, or released as pending) in a short transaction; False when the
+    claim was no longer this sender's."""
+    with session_factory() as session, session.begin():
+        result = session.execute(
+            update(OutboxEmail)
+            .where(OutboxEmail.id == claim.row_id, OutboxEmail.claim_token == claim.token)
+            .values(claim_token=None, claimed_at=None, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+
+def _rowcount(result: object) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+UNSENT = ("pending", "sending")
 
 
 def pending_count(session: Session) -> int:
-    """How many rows wait for delivery."""
-    return len(session.scalars(select(OutboxEmail.id).where(OutboxEmail.status == "pending")).all())
+    """How many rows wait for delivery (pending, or claimed by a sender not done yet)."""
+    return len(session.scalars(select(OutboxEmail.id).where(OutboxEmail.status.in_(UNSENT))).all())

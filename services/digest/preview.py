@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, OutboxEmail, Review
 from services.digest.compose import render_text, subject
+from services.digest.mailer import UNSENT
 from services.digest.outbox import build_content
 from services.digest.triggers import notify_reasons
 from services.reviews import protocol_of
@@ -33,7 +34,7 @@ def preview(session: Session, review: Review, *, base_url: str = "") -> Preview 
     """The next digest of ``review``; None when the review has no snapshot yet."""
     pending = session.scalars(
         select(OutboxEmail)
-        .where(OutboxEmail.review_id == review.id, OutboxEmail.status == "pending")
+        .where(OutboxEmail.review_id == review.id, OutboxEmail.status.in_(UNSENT))
         .order_by(OutboxEmail.id)
         .limit(1)
     ).first()

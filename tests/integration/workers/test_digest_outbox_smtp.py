@@ -133,15 +133,19 @@ def test_crash_after_smtp_accept_resends_the_same_message(
     sender.wait(60)
     assert sender.returncode == -signal.SIGKILL
     first = smtp_server.inbox.messages[0]
-    with wk_sessions() as session:
-        assert session.scalars(select(OutboxEmail.status)).all() == ["pending", "pending"]
+    with wk_sessions() as session:  # the dead sender's claim stays until it is stale
+        statuses = session.scalars(select(OutboxEmail.status).order_by(OutboxEmail.id)).all()
+        assert statuses == ["sending", "pending"]
     smtp_server.inbox.on_data = None
-    assert send_pending(wk_sessions, smtp(smtp_server)).sent == 2
+    assert send_pending(wk_sessions, smtp(smtp_server)).sent == 1  # a fresh claim is left alone
+    assert send_pending(wk_sessions, smtp(smtp_server), stale_after=0).sent == 1  # a stale one not
+    with wk_sessions() as session:
+        assert session.scalars(select(OutboxEmail.status)).all() == ["sent", "sent"]
     received = smtp_server.inbox.messages
     assert len(received) == 3
     ids = [parse(m)["Message-ID"] for m in received]
-    assert ids[0] == ids[1] and ids[2] != ids[0]
-    assert received[1] == first  # byte for byte the same digest, recognisable by its Message-ID
+    assert ids[0] == ids[2] and ids[1] != ids[0]
+    assert received[2] == first  # byte for byte the same digest, recognisable by its Message-ID
 
 
 def test_digest_preview_prints_the_next_digest_without_sending(wk_sessions, wk_pg_url) -> None:

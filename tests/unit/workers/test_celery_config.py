@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,61 @@ def test_message_is_byte_identical_when_built_again() -> None:
     first = build_message(row, "lr <d@example.org>").as_bytes()
     assert first == build_message(row, "lr <d@example.org>").as_bytes()
     assert b"Message-ID: " + mid.encode() in first and b"Content-ID: <f@x>" in first
+
+
+# A fresh interpreter (other tests build apps of their own with make_celery) counts the Celery
+# apps that importing the tasks, the app module and the CLI's worker entry point constructs.
+ONE_APP = """
+import json
+import celery
+import celery._state
+
+built = []
+original = celery.Celery.__init__
+
+
+def counting_init(self, *args, **kwargs):
+    built.append(args[0] if args else kwargs.get("main"))
+    original(self, *args, **kwargs)
+
+
+celery.Celery.__init__ = counting_init
+import workers.tasks
+import workers.celery_app
+import services.cli.workers
+
+app = workers.celery_app.app
+ours = {n: t for n, t in app.tasks.items() if n.startswith("living_review.")}
+ours_built = list(built)  # before current_app, whose first use builds Celery's own fallback
+print(json.dumps({
+    "built": ours_built,
+    "task_app_is_app": [workers.tasks.send_digests.app is app, workers.tasks.harvest.app is app],
+    "registered_apps_are_app": sorted({t.app is app for t in ours.values()}),
+    "current_app_is_app": celery._state.get_current_app() is app,
+}))
+"""
+
+
+def test_importing_the_tasks_builds_one_celery_app(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",  # never contacted: only imports run
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", ONE_APP],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found == {
+        "built": ["living_review"],
+        "task_app_is_app": [True, True],
+        "registered_apps_are_app": [True],
+        "current_app_is_app": True,
+    }
