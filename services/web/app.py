@@ -43,6 +43,7 @@ from services.web.routes import (
     rob,
     screening,
 )
+from services.web.routes.reviews import FOREST_CACHE_SIZE
 from services.web.security import SESSION_LIFETIME
 from services.web.templating import make_templates
 
@@ -100,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         base_url=settings.base_url,
         mail_domain=mail_domain_of(settings.mail_from),
     )
-    app.state.forest_cache = SnapshotCache()
+    app.state.forest_cache = SnapshotCache(size=FOREST_CACHE_SIZE)
     if settings.redis_url:
         from workers.celery_app import configure
 

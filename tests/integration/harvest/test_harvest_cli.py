@@ -85,7 +85,8 @@ def test_demo_update_then_status_json(env: dict[str, str]) -> None:
 UPDATE_KEYS = {"review", "run_id", "status", "window_start", "window_end", "found", "new",
                "updated", "linked", "deleted", "requests", "steps", "error"}
 STATUS_KEYS = {"review", "title", "records", "records_by_state", "linked_to_baseline", "queued",
-               "excluded", "included", "studies_included", "studies_retracted", "last_run"}
+               "excluded", "included", "studies_included", "studies_retracted", "records_retracted",
+               "last_run"}
 RECORD_STATES = {"new", "linked", "queued", "auto_excluded", "excluded", "included"}
 RUN_KEYS = {"review", "id", "status", "window_start", "window_end", "started_at", "finished_at",
             "found", "fetched", "new", "updated", "linked", "deleted", "requests", "sub_windows",

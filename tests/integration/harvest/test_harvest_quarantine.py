@@ -26,7 +26,7 @@ from services.pubmed.replay import PUBMED_DOCTYPE, ReplayServer
 from services.pubmed.xmlbuild import Article, article_xml
 
 pytestmark = pytest.mark.integration
-CREATED = dt.date(2024, 1, 3)
+CREATED = dt.date(2024, 1, 5)  # inside the second run's overlap (2024-01-04..)
 LONG_DATE = "2023 Winter-2024 Spring (a combined issue with its supplement)"
 LONG_DOI = "10.5555/" + "lumbar-" * 50
 
@@ -80,7 +80,7 @@ def book(pmid: int) -> str:
         '<AuthorList Type="authors"><Author><LastName>Writer</LastName></Author></AuthorList>'
         "<Abstract><AbstractText>Lumbar extrusions often resorb.</AbstractText></Abstract>"
         '</BookDocument><PubmedBookData><History><PubMedPubDate PubStatus="entrez"><Year>2024'
-        "</Year><Month>1</Month><Day>3</Day></PubMedPubDate></History></PubmedBookData>"
+        "</Year><Month>1</Month><Day>5</Day></PubMedPubDate></History></PubmedBookData>"
         "</PubmedBookArticle>"
     )
 
@@ -116,18 +116,21 @@ def test_malformed_articles_are_quarantined_and_the_run_goes_on(
     init_review(session_factory, protocol)
     with ReplayServer(snapshot) as server:
         result = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 7))
-        again = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 7))
+        # The next update's window overlaps the first by the protocol's 3 days, so it meets the
+        # malformed articles again (no demo record was created on 2024-01-08).
+        again = update(session_factory, protocol, options(server.url), dt.date(2024, 1, 8))
     assert result.status == "succeeded" and again.status == "succeeded"
     assert (result.found, result.new) == (18, 12)  # 10 demo + the book + the long values
     with session_factory() as session:
         stored = set(session.scalars(select(Record.pmid)))
         held = session.scalars(select(QuarantinedRecord).order_by(QuarantinedRecord.id)).all()
         run = session.get_one(SearchRun, result.run_id)
+        met_again = len(session.get_one(SearchRun, again.run_id).stats["quarantined"])
         long = session.scalars(select(Record).where(Record.pmid == 99000311)).one()
         chapter = session.scalars(select(Record).where(Record.pmid == 99000310)).one()
         digest = session.scalars(select(OutboxEmail)).first()
     assert stored.isdisjoint(BROKEN) and {99000310, 99000311} <= stored and len(stored) == 12
-    assert len(held) == len(BROKEN)  # the second run met them again and added no copy
+    assert met_again == len(held) == len(BROKEN)  # the second run met them again: no copy
     for row in held:
         pmid = int("".join(c for c in (row.pmid or "") if c.isdigit()) or 0)
         expected = next(reason for p, (_, reason) in BROKEN.items() if str(p) in row.xml)

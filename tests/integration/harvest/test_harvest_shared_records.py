@@ -40,7 +40,7 @@ def two_reviews(factory) -> list[int]:  # type: ignore[no-untyped-def]
             review = ensure_review(session, protocol)
             run = SearchRun(
                 review_id=review.id,
-                status="running",
+                status="started",
                 query="q",
                 window_start=dt.date(2024, 1, 1),
                 window_end=dt.date(2024, 1, 9),

@@ -25,4 +25,9 @@ def test_each_worker_child_builds_its_own_runtime() -> None:
 
 
 def test_the_forest_cache_is_bounded() -> None:
-    assert reviews._forest_svg.cache_info().maxsize == reviews.FOREST_CACHE_SIZE == 32
+    from services.web.cache import SnapshotCache
+
+    cache = SnapshotCache(size=reviews.FOREST_CACHE_SIZE)
+    for snapshot_id in range(3 * reviews.FOREST_CACHE_SIZE):
+        cache.get(("forest", snapshot_id), lambda: "<svg/>")
+    assert len(cache) == reviews.FOREST_CACHE_SIZE == 32
