@@ -22,12 +22,23 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, Record, ReviewRecord, ScreeningDecision, SearchRun, Study
+from db.models import (
+    AuditLog,
+    Record,
+    Review,
+    ReviewRecord,
+    ScreeningDecision,
+    SearchRun,
+    Study,
+    utcnow,
+)
 from services.harvest import Matchable, StudyIndex, store_records
 from services.intake.errors import ForeignRecordError, UnmatchedRowsError
 from services.intake.formats import Row
 from services.intake.resolve import Resolution
 from services.pubmed.parse import PubMedRecord, title_key
+from services.reviews import protocol_of
+from services.runs import RunStatus
 
 Resolver = Callable[[Sequence[Row]], Resolution]
 SHOWN = 5
@@ -44,11 +55,18 @@ def surname(name: str | None) -> str:
 
 
 def import_run(session: Session, review_id: int, what: str) -> SearchRun:
-    """The search run imported records are stored under (status ``imported``)."""
-    today = dt.date.today()
+    """The run imported records are stored under: ``succeeded`` at once, with ``stats.import``.
+
+    An import searches no create-date window; the run is dated the day before the protocol's
+    start date, with the baseline period, so it never moves the living search's window
+    (:func:`services.runs.next_window` counts only runs ending on or after the start date).
+    """
+    review = session.get_one(Review, review_id)
+    day = protocol_of(review).search.start_date - dt.timedelta(days=1)
     run = SearchRun(
-        review_id=review_id, status="imported", query=what, window_start=today,
-        window_end=today, windows=[], stats={},
+        review_id=review_id, status=RunStatus.SUCCEEDED, query=what, window_start=day,
+        window_end=day, windows=[], stats={"import": True}, protocol_hash=review.protocol_hash,
+        finished_at=utcnow(),
     )
     session.add(run)
     session.flush()
