@@ -106,8 +106,8 @@ class Screening(_Strict):
 class Outcome(_Strict):
     name: str
     description: str = ""
-    events_field: str = "n_resorbed"
-    total_field: str = "n_total"
+    events_field: str = Field(min_length=1)  # the extraction field counting the events
+    total_field: str = Field(min_length=1)  # and the one counting the sample
     transform: Literal["logit", "PFT", "PAS", "PR"] = "logit"
     method: Literal["REML", "DL", "PM", "ML"] = "REML"
     test: Literal["z", "knha"] = "z"

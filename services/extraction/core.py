@@ -56,9 +56,13 @@ def propose(
     design = design_key(found["design"].value) if found["design"] is not None else None
     condition = compile_phrases(schema.condition_terms)
     scope = study_scope(title, abstract, design, condition)
-    if scope is None:
+    if scope is None and schema.outcome_terms:
         counts, abstained = propose_counts(nz, outcome_regex(schema.outcome_terms))
         found.update(counts)
+        found["sex"] = propose_sex(nz)
+    elif scope is None:  # nothing names the outcome: no counts, the sample is still described
+        reason = "the protocol lists no outcome_terms to read counts by"
+        abstained = {name: Abstention(reason) for name in ("n_total", "n_resorbed")}
         found["sex"] = propose_sex(nz)
     else:
         abstained = {name: Abstention(scope) for name in ("n_total", "n_resorbed")}

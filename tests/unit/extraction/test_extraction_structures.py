@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from services.extraction import Proposal, propose
-from services.extraction.schema import OUTCOME_TERMS, ExtractionSchema, load_schema
+from services.extraction.schema import ExtractionSchema, default_schema, load_schema
 from services.extraction.text import normalize
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -317,9 +317,17 @@ def test_condition_terms_come_from_the_protocol() -> None:
 # -- 7. one outcome vocabulary ------------------------------------------------------------
 
 
-def test_protocol_outcome_vocabulary_is_the_built_in_one(schema: ExtractionSchema) -> None:
-    assert schema.outcome_terms == OUTCOME_TERMS
-    assert {"resolution", "resolved herniation"} <= set(OUTCOME_TERMS)
+def test_the_outcome_vocabulary_is_the_protocols_only(schema: ExtractionSchema) -> None:
+    assert {"resolution", "resolved herniation"} <= set(schema.outcome_terms)
+    generic = default_schema()  # nothing of the LDH review is built in
+    assert generic.outcome_terms == () and generic.condition_terms == ()
+    assert not (generic.designs or generic.predictors or generic.mechanisms)
+    assert not generic.herniation_types
+    text = "Forty-two patients were followed with MRI; resorption occurred in 25 of 42."
+    assert counts(propose("Resorption", text, schema=schema)) == {"n_total": 42, "n_resorbed": 25}
+    empty = propose("Resorption", text, schema=generic)
+    assert counts(empty) == {}
+    assert "no outcome_terms" in empty.abstained["n_resorbed"].reason
 
 
 def test_resolution_is_read_as_the_outcome(schema: ExtractionSchema) -> None:
