@@ -10,7 +10,6 @@ import pytest
 from services.extraction import Proposal, load_schema
 from services.extraction import propose as propose_with
 
-
 # The LDH review's vocabularies, from its protocol: the extractor has none of its own.
 LDH = load_schema(Path(__file__).resolve().parents[3] / "reviews" / "ldh_resorption" / "protocol.toml")
 
