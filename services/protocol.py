@@ -161,7 +161,7 @@ class EvidenceVocabulary(_Strict):
     """
 
     directions: list[str] = Field(
-        default_factory=lambda: ["favours resorption", "against resorption", "no association"]
+        default_factory=lambda: ["favours the outcome", "against the outcome", "no association"]
     )
     effect_measures: list[str] = Field(default_factory=lambda: ["OR", "RR", "HR", "r", "p"])
     species: list[str] = Field(default_factory=lambda: ["human", "animal", "in vitro"])

@@ -71,7 +71,7 @@ def propose(
     found["age"] = propose_age(nz) if design != "review" else None
     found["herniation_type"] = propose_herniation_types(title, abstract, schema.herniation_types)
     found["predictors"] = propose_predictors(abstract, schema.predictors)
-    found["predictor_findings"] = propose_findings(abstract, schema.predictors)
+    found["predictor_findings"] = propose_findings(abstract, schema.predictors, schema.directions)
     found["mechanisms"] = propose_mechanisms(title, abstract, schema.mechanisms)
     fields = {name: fp for name, fp in found.items() if fp is not None}
     _withhold_uncertain(fields, abstained, schema.min_confidence)

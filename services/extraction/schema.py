@@ -15,9 +15,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.extraction.errors import SchemaError
+
+if TYPE_CHECKING:
+    from services.protocol import Protocol
 
 TOML_SHAPE = """\
 [extraction]
@@ -40,6 +43,9 @@ mechanisms = []
 
 VOCABULARIES = ("designs", "herniation_types", "predictors", "mechanisms")
 MIN_CONFIDENCE = 0.7
+# A finding's direction: raises the outcome, lowers it, no relation (the protocol's
+# ``[evidence] directions`` name them in its words).
+DIRECTIONS = ("favours the outcome", "against the outcome", "no association")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class ExtractionSchema:
     herniation_types: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     predictors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mechanisms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    directions: tuple[str, ...] = DIRECTIONS  # favours, against, none
 
 
 def default_schema() -> ExtractionSchema:
@@ -102,13 +109,16 @@ def _vocabulary(
     return dict(sorted(vocab.items(), key=lambda item: rank[item[0]]))
 
 
-def schema_from_mapping(section: Mapping[str, Any]) -> ExtractionSchema:
+def schema_from_mapping(
+    section: Mapping[str, Any], directions: Any = None
+) -> ExtractionSchema:
     """Build a schema from a protocol's ``[extraction]`` table; an absent vocabulary is empty.
 
     Each vocabulary is either a list of labels (the protocol's choices) or a table
     ``label = [phrases]``; ``[extraction.phrases]`` (any vocabulary) and
     ``[extraction.phrases.<vocabulary>]`` give a listed label its phrases. Keys this
-    service does not use (``fields`` …) are left to the protocol loader.
+    service does not use (``fields`` …) are left to the protocol loader. ``directions`` are the
+    protocol's ``[evidence] directions`` (favours, against, none).
     """
     extra = section.get("phrases") or {}
     if not isinstance(extra, Mapping):
@@ -127,7 +137,16 @@ def schema_from_mapping(section: Mapping[str, Any]) -> ExtractionSchema:
         if kind in section:
             order = section.get("design_precedence") if kind == "designs" else None
             kwargs[kind] = _vocabulary(section[kind], kind, extra, order)
+    if directions is not None:
+        if len(_phrases(directions, "directions")) != 3:
+            raise SchemaError("[evidence] directions must name 3: favours, against, none")
+        kwargs["directions"] = tuple(directions)
     return ExtractionSchema(**kwargs)
+
+
+def schema_of(protocol: Protocol) -> ExtractionSchema:
+    """The extraction schema of a loaded protocol (``[extraction]``, ``[evidence] directions``)."""
+    return schema_from_mapping(protocol.extraction.model_dump(), protocol.evidence.directions)
 
 
 def load_schema(protocol_path: Path) -> ExtractionSchema:
@@ -141,4 +160,6 @@ def load_schema(protocol_path: Path) -> ExtractionSchema:
     section = data.get("extraction", {})
     if not isinstance(section, Mapping):
         raise SchemaError(f"[extraction] in {protocol_path} must be a table")
-    return schema_from_mapping(section)
+    evidence = data.get("evidence", {})
+    directions = evidence.get("directions") if isinstance(evidence, Mapping) else None
+    return schema_from_mapping(section, directions)

@@ -218,3 +218,14 @@ def test_proposing_needs_no_database_layer() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_finding_directions_are_the_protocols_words() -> None:
+    text = "Modic changes were significantly associated with a higher rate of regression."
+    vocab = {"predictors": ["Modic change"], "phrases": {"Modic change": ["Modic"]}}
+    generic = propose_with("t", text, schema=schema_from_mapping(vocab))
+    assert generic.value("predictor_findings")[0]["direction"] == "favours the outcome"
+    ldh = propose("t", text)  # the LDH protocol's [evidence] directions
+    assert ldh.value("predictor_findings")[0]["direction"] == "favours resorption"
+    with pytest.raises(SchemaError, match="directions must name 3"):
+        schema_from_mapping(vocab, ["up", "down"])
