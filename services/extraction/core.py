@@ -55,7 +55,8 @@ def propose(
     found["design"] = propose_design(title, abstract, metadata, schema.designs)
     design = design_key(found["design"].value) if found["design"] is not None else None
     condition = compile_phrases(schema.condition_terms)
-    scope = study_scope(title, abstract, design, condition)
+    others = {name: compile_phrases(p) for name, p in schema.other_conditions.items()}
+    scope = study_scope(title, abstract, design, condition, others)
     if scope is None and schema.outcome_terms:
         counts, abstained = propose_counts(nz, outcome_regex(schema.outcome_terms))
         found.update(counts)

@@ -26,6 +26,7 @@ TOML_SHAPE = """\
 [extraction]
 outcome_terms = ["improvement", "improved", "remission"]  # counts only from sentences naming one
 condition_terms = ["knee", "genu"]           # the condition the review is about (optional)
+other_conditions = {hip = ["hip", "coxa"]}   # optional: a study naming one more gets no counts
 min_confidence = 0.7                         # counts below it are left empty, with the reason
 designs = ["Cohort", "RCT", "Case report"]   # labels, in the form's order
 design_precedence = ["RCT", "Case report", "Cohort"]  # optional: tried in this order
@@ -60,6 +61,9 @@ class ExtractionSchema:
     predictors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     mechanisms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     directions: tuple[str, ...] = DIRECTIONS  # favours, against, none
+    # conditions a study may be about instead (name -> phrases): named more than the
+    # condition terms, the study gets no counts
+    other_conditions: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def default_schema() -> ExtractionSchema:
@@ -133,6 +137,12 @@ def schema_from_mapping(
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
             raise SchemaError("[extraction] min_confidence must be a number from 0 to 1")
         kwargs["min_confidence"] = float(value)
+    others = section.get("other_conditions", {})
+    if not isinstance(others, Mapping):
+        raise SchemaError("[extraction.other_conditions] must be a table of name = [phrases]")
+    kwargs["other_conditions"] = {
+        str(name): _phrases(v, f"other_conditions.{name}") for name, v in others.items()
+    }
     for kind in VOCABULARIES:
         if kind in section:
             order = section.get("design_precedence") if kind == "designs" else None

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from services.extraction import Proposal, propose
-from services.extraction.schema import ExtractionSchema, default_schema, load_schema
+from services.extraction.schema import (
+    ExtractionSchema,
+    default_schema,
+    load_schema,
+    schema_from_mapping,
+)
 from services.extraction.text import normalize
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -349,3 +354,15 @@ def test_below_threshold_counts_are_left_empty_with_the_reason(schema: Extractio
     assert "does not fit 12 of 30" in p.abstained["n_resorbed"].reason
     stored = p.to_dict()["fields"]["n_total"]
     assert stored["value"] is None and stored["abstained"] is True and stored["reason"]
+
+
+def test_other_conditions_come_from_the_protocol() -> None:
+    # No spinal region is built in: a knee review names the hip as the other condition.
+    text = "Sixty patients with hip osteoarthritis were followed; remission occurred in 21 of 60."
+    knee = {"outcome_terms": ["remission"], "condition_terms": ["knee"]}
+    assert counts(propose("Hip", text, schema=schema_from_mapping(knee))) == {
+        "n_total": 60, "n_resorbed": 21
+    }
+    hip = propose("Hip", text, schema=schema_from_mapping(knee | {"other_conditions": {"hip": ["hip"]}}))
+    assert counts(hip) == {}
+    assert "a hip study" in hip.abstained["n_resorbed"].reason
