@@ -106,8 +106,8 @@ class Screening(_Strict):
 class Outcome(_Strict):
     name: str
     description: str = ""
-    events_field: str = "n_resorbed"
-    total_field: str = "n_total"
+    events_field: str = Field(min_length=1)  # the extraction field counting the events
+    total_field: str = Field(min_length=1)  # and the one counting the sample
     transform: Literal["logit", "PFT", "PAS", "PR"] = "logit"
     method: Literal["REML", "DL", "PM", "ML"] = "REML"
     test: Literal["z", "knha"] = "z"
@@ -161,7 +161,7 @@ class EvidenceVocabulary(_Strict):
     """
 
     directions: list[str] = Field(
-        default_factory=lambda: ["favours resorption", "against resorption", "no association"]
+        default_factory=lambda: ["favours the outcome", "against the outcome", "no association"]
     )
     effect_measures: list[str] = Field(default_factory=lambda: ["OR", "RR", "HR", "r", "p"])
     species: list[str] = Field(default_factory=lambda: ["human", "animal", "in vitro"])

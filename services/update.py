@@ -205,14 +205,14 @@ def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> 
 
 def propose(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
     """Propose extractions for the review's included records that have none yet; idempotent."""
-    from services.extraction.schema import schema_from_mapping
+    from services.extraction.schema import schema_of
     from services.extraction.store import propose_included
 
     with factory.begin() as session:
         run, review = review_of(session, run_id)
         at_least(run, RunStatus.SCREENED)
         proposed = propose_included(
-            session=session, review_id=review.id, schema=schema_from_mapping(protocol_of(review).extraction.model_dump())
+            session=session, review_id=review.id, schema=schema_of(protocol_of(review))
         )
     return {"proposed": proposed}
 

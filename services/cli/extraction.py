@@ -30,7 +30,7 @@ from services.extraction import (
     Proposal,
     SchemaError,
     propose,
-    schema_from_mapping,
+    schema_of,
 )
 from services.extraction.store import propose_record, store_proposal
 
@@ -38,7 +38,7 @@ from services.extraction.store import propose_record, store_proposal
 def _schema(ctx: Context, review: str) -> ExtractionSchema:
     protocol = ctx.protocol(review)
     try:
-        return schema_from_mapping(protocol.extraction.model_dump())
+        return schema_of(protocol)
     except SchemaError as exc:
         raise CliError(f"review {review}: {exc}") from exc
 

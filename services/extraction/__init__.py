@@ -3,8 +3,8 @@
 ``propose(title, abstract, metadata=..., schema=...)`` returns a :class:`Proposal`: proposed
 fields, and in ``Proposal.abstained`` the counts withheld on purpose with the reason (an
 :class:`Abstention`). The schema (outcome and condition terms, vocabularies, ``min_confidence``)
-comes from the review protocol's ``[extraction]`` table (:func:`load_schema`) or
-:func:`default_schema`. Pure: no database; storing is
+comes from the review protocol (:func:`schema_of`, :func:`load_schema`); :func:`default_schema`
+is the empty one. Pure: no database; storing is
 :func:`services.extraction.store.store_proposal`. How counts are read: ``segments`` (number
 candidates with role features) and ``sample`` (the weighted scorer).
 
@@ -29,6 +29,7 @@ from services.extraction.schema import (
     default_schema,
     load_schema,
     schema_from_mapping,
+    schema_of,
 )
 
 __all__ = [
@@ -45,4 +46,5 @@ __all__ = [
     "load_schema",
     "propose",
     "schema_from_mapping",
+    "schema_of",
 ]

@@ -55,10 +55,15 @@ def propose(
     found["design"] = propose_design(title, abstract, metadata, schema.designs)
     design = design_key(found["design"].value) if found["design"] is not None else None
     condition = compile_phrases(schema.condition_terms)
-    scope = study_scope(title, abstract, design, condition)
-    if scope is None:
+    others = {name: compile_phrases(p) for name, p in schema.other_conditions.items()}
+    scope = study_scope(title, abstract, design, condition, others)
+    if scope is None and schema.outcome_terms:
         counts, abstained = propose_counts(nz, outcome_regex(schema.outcome_terms))
         found.update(counts)
+        found["sex"] = propose_sex(nz)
+    elif scope is None:  # nothing names the outcome: no counts, the sample is still described
+        reason = "the protocol lists no outcome_terms to read counts by"
+        abstained = {name: Abstention(reason) for name in ("n_total", "n_resorbed")}
         found["sex"] = propose_sex(nz)
     else:
         abstained = {name: Abstention(scope) for name in ("n_total", "n_resorbed")}
@@ -67,7 +72,7 @@ def propose(
     found["age"] = propose_age(nz) if design != "review" else None
     found["herniation_type"] = propose_herniation_types(title, abstract, schema.herniation_types)
     found["predictors"] = propose_predictors(abstract, schema.predictors)
-    found["predictor_findings"] = propose_findings(abstract, schema.predictors)
+    found["predictor_findings"] = propose_findings(abstract, schema.predictors, schema.directions)
     found["mechanisms"] = propose_mechanisms(title, abstract, schema.mechanisms)
     fields = {name: fp for name, fp in found.items() if fp is not None}
     _withhold_uncertain(fields, abstained, schema.min_confidence)

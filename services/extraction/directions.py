@@ -4,15 +4,15 @@ Rule id ``rules.predictor_direction``. A sentence that names a factor of the pro
 predictor vocabulary and relates it to the outcome gives one finding per factor named:
 
 - direction ``no association`` for a negated relation ("was not associated with", "no
-  significant difference", "did not predict"), else ``against resorption`` for a relation that
+  significant difference", "did not predict"), else ``against`` for a relation that
   lowers the outcome ("less likely to resorb", "lower rate of regression", "inhibits"), else
-  ``favours resorption`` for one that raises it ("more likely", "higher rate", "predictor of
+  ``favours`` for one that raises it ("more likely", "higher rate", "predictor of
   resorption", "associated with resorption"); a sentence that names the factor only as
   "predictive factors were A, B and C" gives the factor with no direction (the reviewer says);
 - an odds/risk/hazard ratio with its 95% CI and a p-value when the sentence states them.
 
 The first factor of the vocabulary whose phrase matches wins (as :mod:`.vocab` does); the
-direction words are the protocol's ``[evidence] directions`` (defaults: the LDH review's).
+direction words are the protocol's ``[evidence] directions`` (else neutral ones).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.extraction.proposal import FieldProposal
+from services.extraction.schema import DIRECTIONS
 from services.extraction.text import sentences
 from services.extraction.vocab import compile_phrases
 
-FAVOURS, AGAINST, NONE = "favours resorption", "against resorption", "no association"
+FAVOURS, AGAINST, NONE = DIRECTIONS
 _OUTCOME = r"(?:resor\w*|reabsor\w*|regress\w*|disappear\w*|shr[iu]nk\w*|absor\w*|resolution)"
 _NEGATED = re.compile(
     r"\bnot\s+(?:significantly\s+)?(?:associated|correlated|related|predict\w*|a\s+(?:significant\s+)?predictor)"

@@ -168,20 +168,6 @@ _ANIMAL = re.compile(
     re.IGNORECASE,
 )
 _HUMAN = re.compile(r"\b(?:patients?|participants?|volunteers?|subjects?)\b", re.IGNORECASE)
-REGIONS: dict[str, re.Pattern[str]] = {
-    "lumbar": re.compile(
-        r"lumbar|lumbosacral|\bL[1-5]\s*[-/–]\s*(?:L?[1-5]|S1)\b|\bsciatica\b|\bLDH\b",
-        re.IGNORECASE,
-    ),
-    "cervical": re.compile(
-        r"cervical|\bC[2-7]\s*[-/–]\s*C?[3-7]\b|\bC[67]\s*[-/–]\s*T1\b|\bneck\b|myelopathy"
-        r"|\bCDH\b|\bcollar\b",
-        re.IGNORECASE,
-    ),
-    "thoracic": re.compile(
-        r"thoracic|\bT(?:[1-9]|1[0-2])\s*[-/–]\s*T?(?:[1-9]|1[0-2])\b|\bTDH\b", re.IGNORECASE
-    ),
-}
 _SMALL_SERIES = 10
 
 
@@ -269,11 +255,16 @@ def propose_design(
 
 
 def study_scope(
-    title: str, abstract: str, design: str | None, condition: re.Pattern[str]
+    title: str,
+    abstract: str,
+    design: str | None,
+    condition: re.Pattern[str],
+    others: Mapping[str, re.Pattern[str]] | None = None,
 ) -> str | None:
     """Why the abstract's numbers are not a prevalence sample of the protocol's condition (a
-    review, a case report or small series, an animal study, a trial protocol, another spinal
-    region), or None when counts may be read. ``design`` is the canonical design key."""
+    review, a case report or small series, an animal study, a trial protocol, one of the
+    protocol's ``other_conditions`` named more than its own), or None when counts may be read.
+    ``design`` is the canonical design key."""
     both = f"{title}. {abstract}"
     if design == "review":
         return "a review or meta-analysis: its numbers are other studies' patients"
@@ -286,7 +277,7 @@ def study_scope(
     if _ANIMAL.search(both) and not _HUMAN.search(both):
         return "an animal study"
     target = len(condition.findall(title)) * 3 + len(condition.findall(abstract))
-    for region, pattern in REGIONS.items():
+    for region, pattern in (others or {}).items():
         if condition.search(region):
             continue
         other = len(pattern.findall(title)) * 3 + len(pattern.findall(abstract))

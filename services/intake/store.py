@@ -4,8 +4,8 @@
 ``report()`` is the dry-run report; a plan with unmatched rows or rows naming another review's
 records raises before anything is written. ``apply_*`` writes a plan inside the caller's
 transaction (flush, never commit). Imported records come in through the harvest's own store
-(:func:`services.harvest.store_records`) under a search run of status ``imported``, so they are
-versioned and de-duplicated like harvested ones.
+(:func:`services.harvest.store_records`) under a finished search run of the baseline period
+(``stats = {"import": true}``), so they are versioned and de-duplicated like harvested ones.
 
 Imported decisions are stored with ``source = "import"`` (never a person's decision in this
 service): an exclusion settles the record as excluded, an inclusion at title/abstract sends it to
@@ -55,18 +55,16 @@ def surname(name: str | None) -> str:
 
 
 def import_run(session: Session, review_id: int, what: str) -> SearchRun:
-    """The run imported records are stored under: ``succeeded`` at once, with ``stats.import``.
-
-    An import searches no create-date window; the run is dated the day before the protocol's
-    start date, with the baseline period, so it never moves the living search's window
-    (:func:`services.runs.next_window` counts only runs ending on or after the start date).
-    """
-    review = session.get_one(Review, review_id)
+    """The search run imported records are stored under: a finished run of the baseline period
+    (dated the day before the protocol's start date, as a backfill is), so it never moves the
+    living search's window (:func:`services.runs.next_window` ignores it)."""
+    review = session.get(Review, review_id)
+    if review is None:
+        raise LookupError(f"no review with id {review_id}")
     day = protocol_of(review).search.start_date - dt.timedelta(days=1)
     run = SearchRun(
         review_id=review_id, status=RunStatus.SUCCEEDED, query=what, window_start=day,
-        window_end=day, windows=[], stats={"import": True}, protocol_hash=review.protocol_hash,
-        finished_at=utcnow(),
+        window_end=day, finished_at=utcnow(), windows=[], stats={"import": True},
     )
     session.add(run)
     session.flush()

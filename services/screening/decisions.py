@@ -29,7 +29,7 @@ from db.models import (
     User,
     utcnow,
 )
-from services.extraction.schema import schema_from_mapping
+from services.extraction.schema import schema_of
 from services.extraction.store import propose_included
 from services.reviews import protocol_of
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
@@ -378,7 +378,7 @@ def settle(
     session.flush()
     if state == "included":
         # the extraction form opens pre-filled: propose now, not at the next update
-        schema = schema_from_mapping(protocol_of(review).extraction.model_dump())
+        schema = schema_of(protocol_of(review))
         propose_included(
             session=session, review_id=review.id, schema=schema, record_ids=[rr.record_id]
         )

@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import ExtractionProposal, Record, Review, ReviewRecord
-from services.extraction import propose
+from services.extraction import load_schema, propose
 from services.extraction.store import propose_included, store_proposal
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
+LDH = load_schema(ROOT / "reviews" / "ldh_resorption" / "protocol.toml")  # the review's vocabularies
 ABSTRACT = (
     "Methods: Forty patients (18 men and 22 women) were followed with MRI for 12 months. "
     "Results: Resorption was observed in 30 of 40 patients (75%)."
@@ -44,7 +45,7 @@ def _seed(session: Session, state: str = "included") -> tuple[int, int]:
 def test_store_is_idempotent(session_factory: sessionmaker[Session]) -> None:
     with session_factory.begin() as session:
         review_id, record_id = _seed(session)
-        proposal = propose("Resorption of LDH", ABSTRACT)
+        proposal = propose("Resorption of LDH", ABSTRACT, schema=LDH)
         store_proposal(session=session, review_id=review_id, record_id=record_id, proposal=proposal)
         store_proposal(session=session, review_id=review_id, record_id=record_id, proposal=proposal)
     with session_factory() as session:
@@ -58,9 +59,9 @@ def test_store_is_idempotent(session_factory: sessionmaker[Session]) -> None:
 def test_propose_included_only_once(session_factory: sessionmaker[Session]) -> None:
     with session_factory.begin() as session:
         review_id, _ = _seed(session)
-        assert propose_included(session=session, review_id=review_id) == 1
+        assert propose_included(session=session, review_id=review_id, schema=LDH) == 1
     with session_factory.begin() as session:
-        assert propose_included(session=session, review_id=review_id) == 0
+        assert propose_included(session=session, review_id=review_id, schema=LDH) == 0
         count = session.scalar(select(func.count()).select_from(ExtractionProposal))
         assert count == 1
         fields = session.scalars(select(ExtractionProposal.fields)).one()
@@ -70,7 +71,7 @@ def test_propose_included_only_once(session_factory: sessionmaker[Session]) -> N
 def test_queued_records_get_no_proposal(session_factory: sessionmaker[Session]) -> None:
     with session_factory.begin() as session:
         review_id, _ = _seed(session, state="queued")
-        assert propose_included(session=session, review_id=review_id) == 0
+        assert propose_included(session=session, review_id=review_id, schema=LDH) == 0
 
 
 def _cli(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:

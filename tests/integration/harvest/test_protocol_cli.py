@@ -25,6 +25,8 @@ BAD_EDITS = [
      "choices_from = 'study_designs' names no vocabulary of [extraction]"),
     ('events_field = "n_resorbed"', 'events_field = "n_resorbd"',
      "outcome.events_field = 'n_resorbd' names no [[extraction.fields]] entry"),
+    ('events_field = "n_resorbed"\n', "", "field outcome.events_field: Field required"),
+    ('total_field = "n_total"\n', "", "field outcome.total_field: Field required"),
 ]
 
 

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Record, Review, ReviewRecord, Study
-from services.extraction.schema import schema_from_mapping
+from services.extraction.schema import schema_of
 from services.extraction.store import propose_record, store_proposal
+from services.reviews import protocol_of
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +58,7 @@ def _included_record(factory, slug: str) -> tuple[int, str]:
                 study_id=study.id,
             )
         )
-        schema = schema_from_mapping(dict(review.protocol["extraction"]))
+        schema = schema_of(protocol_of(review))  # as the product builds it
         proposal = propose_record(record, schema)
         store_proposal(session=session, review_id=review.id, record_id=record.id, proposal=proposal)
         return study.id, proposal.abstained["n_total"].reason

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from db.models import Record, Review, ReviewRecord, Study
-from services.extraction.schema import schema_from_mapping
+from services.extraction.schema import schema_of
 from services.extraction.store import propose_record, store_proposal
+from services.reviews import protocol_of
 
 pytestmark = pytest.mark.integration
 
@@ -97,7 +98,7 @@ def _study_with_proposal(factory, slug: str, pmid: int, abstract: str) -> int:
                 study_id=study.id,
             )
         )
-        schema = schema_from_mapping(dict(review.protocol["extraction"]))
+        schema = schema_of(protocol_of(review))  # as the product builds it
         store_proposal(
             session=session,
             review_id=review.id,

@@ -20,13 +20,14 @@ from services.extraction.schema import schema_from_mapping
 
 ROOT = Path(__file__).resolve().parents[3]
 PROTOCOL = tomllib.loads((ROOT / "reviews/ldh_resorption/protocol.toml").read_text())
-VOCAB = schema_from_mapping(PROTOCOL["extraction"]).predictors
+SCHEMA = schema_from_mapping(PROTOCOL["extraction"], PROTOCOL["evidence"]["directions"])
+VOCAB = SCHEMA.predictors
 FACTORS = PROTOCOL["extraction"]["predictors"]
 OPTIONS = findings_options(PROTOCOL)
 
 
 def found(abstract: str) -> dict[str, dict]:
-    proposal = propose_findings(abstract, VOCAB)
+    proposal = propose_findings(abstract, VOCAB, SCHEMA.directions)
     assert proposal is not None
     return {f["factor"]: f for f in proposal.value}
 

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from services.extraction import propose
+from services.extraction import Proposal, load_schema
+from services.extraction import propose as propose_with
+
+# The LDH review's vocabularies, from its protocol: the extractor has none of its own.
+LDH = load_schema(Path(__file__).resolve().parents[3] / "reviews" / "ldh_resorption" / "protocol.toml")
+
+
+def propose(title: str, abstract: str, **options: Any) -> Proposal:
+    options.setdefault("schema", LDH)
+    return propose_with(title, abstract, **options)
 
 
 def values(abstract: str, title: str = "Resorption of lumbar disc herniation") -> dict:
@@ -120,9 +132,9 @@ def test_reviews_and_case_reports_get_no_counts() -> None:
         "Twenty studies with 1,314 patients were "
         "included. Resorption occurred in 876 of 1314 patients.",
     )
-    assert "n_total" not in review.fields and review.value("design") == "review"
+    assert "n_total" not in review.fields and review.value("design") == "Review"
     case = propose("A case report", "We report a 42-year-old man whose herniation resorbed.")
-    assert case.value("design") == "case report" and "n_resorbed" not in case.fields
+    assert case.value("design") == "Case report" and "n_resorbed" not in case.fields
 
 
 def test_offsets_point_into_the_original_abstract() -> None:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.extraction import (
+    Proposal,
     SchemaError,
     default_schema,
     load_schema,
-    propose,
     schema_from_mapping,
 )
+from services.extraction import propose as propose_with
 from services.extraction.text import normalize, sentences
 
 ROOT = Path(__file__).resolve().parents[3]
+
+# The LDH review's vocabularies, from its protocol: the extractor has none of its own.
+LDH = load_schema(ROOT / "reviews" / "ldh_resorption" / "protocol.toml")
+
+
+def propose(title: str, abstract: str, **options: Any) -> Proposal:
+    options.setdefault("schema", LDH)
+    return propose_with(title, abstract, **options)
 
 
 def test_normalize_maps_offsets_back() -> None:
@@ -36,14 +46,14 @@ def test_sentences_keep_decimals_and_split_headings() -> None:
     ("abstract", "metadata", "design"),
     [
         ("Patients were randomly assigned to two arms.", {}, "RCT"),
-        ("This retrospective study reviewed charts.", {}, "retrospective"),
-        ("A prospective cohort of 40 patients.", {}, "prospective"),
+        ("This retrospective study reviewed charts.", {}, "Retrospective"),
+        ("A prospective cohort of 40 patients.", {}, "Prospective"),
         (
             "Anything.",
             {"publication_types": ["Journal Article", "Randomized Controlled Trial"]},
             "RCT",
         ),
-        ("A 35-year-old woman presented with sciatica.", {}, "case report"),
+        ("A 35-year-old woman presented with sciatica.", {}, "Case report"),
     ],
 )
 def test_design(abstract: str, metadata: dict, design: str) -> None:
@@ -98,12 +108,12 @@ def test_vocabularies() -> None:
         "non-contained herniations showed more macrophages. Modic changes were associated with "
         "resorption, and the sample size was small.",
     ).fields
-    assert fields["herniation_type"].value == ["extrusion", "sequestration", "non-contained"]
+    assert fields["herniation_type"].value == ["Extrusion", "Sequestration", "Non-contained"]
     assert fields["mechanisms"].value == [
         "TNF-α",
         "IL-1β",
         "MMP-3",
-        "macrophage infiltration",
+        "Macrophage infiltration",
         "MCP-1",
     ]
     assert fields["predictors"].value == ["Modic change"]
@@ -119,7 +129,11 @@ def test_schema_from_protocol_lists_and_phrases() -> None:
             "fields": [{"name": "n_total"}],
         }
     )
-    assert list(schema.designs) == ["RCT", "Prospective"]  # most specific first
+    assert list(schema.designs) == ["Prospective", "RCT"]  # the protocol's order
+    ranked = schema_from_mapping(
+        {"designs": ["Prospective", "RCT"], "design_precedence": ["RCT", "Prospective"]}
+    )
+    assert list(ranked.designs) == ["RCT", "Prospective"]
     assert "SS angle" in schema.predictors["Sacral slope"]
     got = propose(
         "t",
@@ -136,6 +150,29 @@ def test_schema_errors_name_the_key() -> None:
         schema_from_mapping({"predictors": "Size"})
     with pytest.raises(SchemaError, match=r"extraction\.phrases"):
         schema_from_mapping({"phrases": ["x"]})
+    with pytest.raises(SchemaError, match=r"phrases\.designs"):
+        schema_from_mapping({"designs": ["RCT"], "phrases": {"designs": ["x"]}})
+    with pytest.raises(SchemaError, match="design_precedence names 'Cohort'"):
+        schema_from_mapping({"designs": ["RCT"], "design_precedence": ["Cohort"]})
+
+
+def test_phrases_are_scoped_to_one_vocabulary() -> None:
+    # A label in two vocabularies may have other phrases in each (LDH: "Extrusion" is a
+    # herniation type matched by "extruded", and a predictor matched as written).
+    schema = schema_from_mapping(
+        {
+            "herniation_types": ["Extrusion"],
+            "predictors": ["Extrusion", "Body mass index"],
+            "phrases": {
+                "herniation_types": {"Extrusion": ["extrusion", "extruded"]},
+                "Body mass index": ["body mass index", "\\bBMI\\b"],
+            },
+        }
+    )
+    assert schema.herniation_types["Extrusion"] == ("extrusion", "extruded")
+    assert schema.predictors["Extrusion"] == ("Extrusion",)
+    assert schema.predictors["Body mass index"] == ("body mass index", "\\bBMI\\b")
+    assert schema.mechanisms == {} and schema.outcome_terms == ()
 
 
 def test_review_protocol_loads(tmp_path: Path) -> None:
@@ -146,7 +183,7 @@ def test_review_protocol_loads(tmp_path: Path) -> None:
     bad.write_text("[extraction\n", encoding="utf-8")
     with pytest.raises(SchemaError, match="not valid TOML"):
         load_schema(bad)
-    assert default_schema().designs
+    assert not default_schema().designs  # the generic schema is empty
 
 
 def test_prefill_uses_the_form_names_and_seed_formats() -> None:
@@ -181,3 +218,14 @@ def test_proposing_needs_no_database_layer() -> None:
         timeout=60,
     )
     assert done.stdout.strip() == "False"
+
+
+def test_finding_directions_are_the_protocols_words() -> None:
+    text = "Modic changes were significantly associated with a higher rate of regression."
+    vocab = {"predictors": ["Modic change"], "phrases": {"Modic change": ["Modic"]}}
+    generic = propose_with("t", text, schema=schema_from_mapping(vocab))
+    assert generic.value("predictor_findings")[0]["direction"] == "favours the outcome"
+    ldh = propose("t", text)  # the LDH protocol's [evidence] directions
+    assert ldh.value("predictor_findings")[0]["direction"] == "favours resorption"
+    with pytest.raises(SchemaError, match="directions must name 3"):
+        schema_from_mapping(vocab, ["up", "down"])

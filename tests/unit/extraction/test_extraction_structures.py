@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 
 from services.extraction import Proposal, propose
-from services.extraction.schema import OUTCOME_TERMS, ExtractionSchema, load_schema
+from services.extraction.schema import (
+    ExtractionSchema,
+    default_schema,
+    load_schema,
+    schema_from_mapping,
+)
 from services.extraction.text import normalize
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -317,9 +322,17 @@ def test_condition_terms_come_from_the_protocol() -> None:
 # -- 7. one outcome vocabulary ------------------------------------------------------------
 
 
-def test_protocol_outcome_vocabulary_is_the_built_in_one(schema: ExtractionSchema) -> None:
-    assert schema.outcome_terms == OUTCOME_TERMS
-    assert {"resolution", "resolved herniation"} <= set(OUTCOME_TERMS)
+def test_the_outcome_vocabulary_is_the_protocols_only(schema: ExtractionSchema) -> None:
+    assert {"resolution", "resolved herniation"} <= set(schema.outcome_terms)
+    generic = default_schema()  # nothing of the LDH review is built in
+    assert generic.outcome_terms == () and generic.condition_terms == ()
+    assert not (generic.designs or generic.predictors or generic.mechanisms)
+    assert not generic.herniation_types
+    text = "Forty-two patients were followed with MRI; resorption occurred in 25 of 42."
+    assert counts(propose("Resorption", text, schema=schema)) == {"n_total": 42, "n_resorbed": 25}
+    empty = propose("Resorption", text, schema=generic)
+    assert counts(empty) == {}
+    assert "no outcome_terms" in empty.abstained["n_resorbed"].reason
 
 
 def test_resolution_is_read_as_the_outcome(schema: ExtractionSchema) -> None:
@@ -341,3 +354,15 @@ def test_below_threshold_counts_are_left_empty_with_the_reason(schema: Extractio
     assert "does not fit 12 of 30" in p.abstained["n_resorbed"].reason
     stored = p.to_dict()["fields"]["n_total"]
     assert stored["value"] is None and stored["abstained"] is True and stored["reason"]
+
+
+def test_other_conditions_come_from_the_protocol() -> None:
+    # No spinal region is built in: a knee review names the hip as the other condition.
+    text = "Sixty patients with hip osteoarthritis were followed; remission occurred in 21 of 60."
+    knee = {"outcome_terms": ["remission"], "condition_terms": ["knee"]}
+    assert counts(propose("Hip", text, schema=schema_from_mapping(knee))) == {
+        "n_total": 60, "n_resorbed": 21
+    }
+    hip = propose("Hip", text, schema=schema_from_mapping(knee | {"other_conditions": {"hip": ["hip"]}}))
+    assert counts(hip) == {}
+    assert "a hip study" in hip.abstained["n_resorbed"].reason

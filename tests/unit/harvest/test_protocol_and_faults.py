@@ -38,18 +38,31 @@ def test_unknown_review_names_the_known_ones() -> None:
     [
         ("slug = 'x'\ntitle = ", "not valid TOML"),
         ("slug = 'x'\ntitle = 't'\n[outcome]\nname='r'\n", "field search: Field required"),
+        (  # the outcome's fields are the protocol's to state: nothing is assumed
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n"
+            "[outcome]\nname='r'\ntotal_field='n_total'\n",
+            "field outcome.events_field: Field required",
+        ),
         (
-            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n"
+            "[outcome]\nname='r'\nevents_field='n_events'\n",
+            "field outcome.total_field: Field required",
+        ),
+        (
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n"
+            "[outcome]\nname='r'\nevents_field='n_events'\ntotal_field='n_total'\n"
             "[screening]\nrecall_target=1.5\n",
             "field screening.recall_target",
         ),
         (
-            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n"
+            "[outcome]\nname='r'\nevents_field='n_events'\ntotal_field='n_total'\n"
             "[schedule]\ncron='0 3 *'\n",
             "cron must have 5 fields",
         ),
         (
-            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n[outcome]\nname='r'\n"
+            "slug='x'\ntitle='t'\n[search]\nquery='abc'\nstart_date=2024-01-01\n"
+            "[outcome]\nname='r'\nevents_field='n_events'\ntotal_field='n_total'\n"
             "[digest]\nrecipients=['not an address']\n",
             "not an email address",
         ),
