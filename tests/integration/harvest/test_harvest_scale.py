@@ -16,7 +16,9 @@ from services.pubmed.ratelimit import RedisRateLimiter
 from services.pubmed.replay import ReplayServer
 from services.pubmed.xmlbuild import write_synthetic_snapshot
 
-pytestmark = pytest.mark.integration
+# serial: the rate-limit tests time requests at the server, which other tests running beside
+# them on two cores would delay and bunch together (scripts/test runs these on their own).
+pytestmark = [pytest.mark.integration, pytest.mark.serial]
 
 
 @pytest.fixture(scope="module")
