@@ -3,6 +3,13 @@
 The Celery tasks in ``workers`` run the same step functions of :mod:`services.update` one by
 one, started, resumed and settled by the same engine (:mod:`services.runs`); this module strings
 them together for the embedded default.
+
+The review's lock is held with a short lease renewed by a :class:`services.locks.Heartbeat`
+thread, so a process killed mid-update frees the review within one lease; the next update says
+that it took the lock over from that dead holder (log and audit ``lock.taken_over``). Before each
+step the heartbeat is checked: an update whose lock was lost stops before writing more. An
+update that finds an interrupted run finishes it first and then, in the same call, harvests the
+window up to ``until`` (:func:`services.runs.needs_next_window`).
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import Review, SearchRun
 from services import runs
 from services import update as steps
-from services.locks import ReviewBusyError, holding, make_review_lock
+from services.locks import (
+    DEFAULT_LEASE,
+    Heartbeat,
+    LockLostError,
+    ReviewBusyError,
+    holding,
+    make_review_lock,
+)
 from services.protocol import Protocol
 from services.pubmed.client import ClientConfig, EntrezClient
 from services.pubmed.ratelimit import make_rate_limiter
@@ -47,7 +61,7 @@ class PipelineOptions:
     lock_dir: Path = field(
         default_factory=lambda: Path(tempfile.gettempdir()) / "living-review-locks"
     )
-    lock_ttl: float = 3 * 3600
+    lock_ttl: float = DEFAULT_LEASE  # the lock's lease, renewed every third of it
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
@@ -76,7 +90,7 @@ class PipelineOptions:
             lock_dir=Path(settings.data_dir)
             / "locks"
             / hashlib.sha256(settings.database_url.encode()).hexdigest()[:12],
-            lock_ttl=float(settings.update_lock_ttl),
+            lock_ttl=float(settings.update_lock_lease),
         )
 
     def with_base_url(self, url: str) -> PipelineOptions:
@@ -99,19 +113,35 @@ def run_update(
 ) -> steps.UpdateResult:
     """One full update of the review in this process, under its lock; what it did.
 
-    The run is started (or an interrupted one resumed) by :func:`services.runs.begin`. A step
-    that fails ends the run through :func:`services.runs.settle` and its error propagates; a run
-    held for a person is returned with status ``held`` and its reason.
+    The run is started (or an interrupted one resumed) by :func:`services.runs.begin`. A resumed
+    run that succeeds is followed by the next window up to ``until`` (the result is that run's,
+    with the resumed one in ``resumed``). A step that fails ends the run through
+    :func:`services.runs.settle` and its error propagates; a run held for a person is returned
+    with status ``held`` and its reason.
     """
     with factory() as session:
         review_id = review_by_slug(session, protocol.slug).id
     lock = make_review_lock(options.redis_url, options.lock_dir, options.redis_key_prefix)
     token = f"cli:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     try:
-        with holding(lock, review_id, token, options.lock_ttl):
+        with holding(lock, review_id, token, options.lock_ttl) as beat:
             with factory.begin() as session:
-                run_id = runs.begin(session, protocol, until, today).id
-            return _run_steps(factory, protocol.slug, run_id, options, progress, accept_empty)
+                if beat.took_over is not None:
+                    runs.audit_takeover(session, review_id, token, beat.took_over)
+                run = runs.begin(session, protocol, until, today)
+            result = _run_steps(factory, protocol.slug, run.id, options, progress, accept_empty,
+                                beat)
+            with factory() as session:
+                if not runs.needs_next_window(session.get_one(SearchRun, result.run_id), until):
+                    return result
+            try:
+                with factory.begin() as session:
+                    run = runs.begin(session, protocol, until, today)
+            except runs.WindowCoveredError:
+                return result
+            following = _run_steps(factory, protocol.slug, run.id, options, progress,
+                                   accept_empty, beat)
+            return dataclasses.replace(following, resumed=result.to_dict())
     except ReviewBusyError as exc:
         raise runs.UpdateInProgressError(
             f"another update of {protocol.slug} is running ({exc.holder or 'holder unknown'}); "
@@ -135,16 +165,26 @@ def _run_steps(
     options: PipelineOptions,
     progress: steps.Progress | None,
     accept_empty: bool,
+    beat: Heartbeat,
 ) -> steps.UpdateResult:
     summaries: dict[str, Any] = {}
     try:
+        beat.check()
         steps.harvest(factory, run_id, options.make_client(), progress, accept_empty=accept_empty)
+        beat.check()
         summaries["prescreen"] = steps.prescreen(factory, run_id)
+        beat.check()
         summaries["propose"] = steps.propose(factory, run_id)
+        beat.check()
         summaries["recompute"] = steps.recompute(
             factory, run_id, base_url=options.base_url, mail_domain=options.mail_domain
         )
+        beat.check()
         run = steps.finish(factory, run_id)
+    except LockLostError as exc:  # another update holds the review now and finishes the run
+        raise runs.UpdateInProgressError(
+            f"{exc}; this update stopped before writing more (run {run_id} is left to it)"
+        ) from exc
     except runs.RunHeldError as exc:
         runs.settle(factory, run_id, exc)
         with factory() as session:

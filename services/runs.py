@@ -13,7 +13,9 @@ retry stops with :class:`RunClosedError`).
 The window of a new run starts after the last *succeeded* run (minus the protocol's overlap), so a
 failed or held run leaves its window to be asked for again by the next one. A run that is still
 going when a new update starts under the review's lock was interrupted (its process died): it is
-resumed at the step it reached, whichever path (in-process or Celery) started it.
+resumed at the step it reached, whichever path (in-process or Celery) started it. Once the resumed
+run has succeeded, the same update goes on with the next window up to the date it was asked for
+(:func:`needs_next_window`), so an interruption never costs a window.
 
 Every start refreshes the review's stored protocol from the file (:func:`begin`): an edited
 ``protocol.toml`` takes effect at the next update (audit ``review.protocol_changed``), and the run
@@ -40,6 +42,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import RUN_STATES, AuditLog, Review, SearchRun, utcnow
+from services.locks import DeadHolder
 from services.protocol import Protocol
 from services.reviews import ensure_review
 
@@ -192,6 +195,23 @@ def begin(
     session.flush()
     session.add(_audit(run, "run.started", {"window": [start.isoformat(), end.isoformat()]}))
     return run
+
+
+def needs_next_window(run: SearchRun, until: dt.date) -> bool:
+    """True when ``run`` (just finished by an update asked to search up to ``until``) was a
+    resumed one that succeeded with a window ending before ``until``: the update goes on with a
+    new run for the rest."""
+    return RunStatus(run.status) == RunStatus.SUCCEEDED and run.window_end < until
+
+
+def audit_takeover(session: Session, review_id: int, token: str, dead: DeadHolder) -> None:
+    """Write that ``token`` took the review's lock over from a holder that died (flush only)."""
+    session.add(
+        AuditLog(
+            review_id=review_id, action="lock.taken_over", entity="review", entity_id=review_id,
+            detail={"from": dead.holder, "last_heartbeat": dead.last_heartbeat or "", "by": token},
+        )
+    )
 
 
 def reason_of(exc: BaseException) -> str:

@@ -148,7 +148,13 @@ class Settings(BaseSettings):
         default=7200, ge=10, description="Seconds before Redis redelivers an unacked task."
     )
     update_lock_ttl: int = Field(
-        default=10800, ge=10, description="Seconds a review's update lock lives without refresh."
+        default=10800, ge=10,
+        description="Seconds after which the dashboard calls an unfinished run stopped.",
+    )
+    update_lock_lease: float = Field(
+        default=90.0, ge=1,
+        description="Seconds a review's update lock lives unless its holder's heartbeat renews "
+        "it (every third of it): a holder that died frees the review within this time.",
     )
     recompute_debounce_seconds: float = Field(
         default=60.0, ge=0, description="Quiet time after the last confirmation before recompute."

@@ -59,6 +59,7 @@ class UpdateResult:
     requests: int = 0
     steps: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    resumed: dict[str, Any] | None = None  # an interrupted run this update finished first
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

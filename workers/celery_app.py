@@ -11,6 +11,15 @@
   gives up after ``MAX_DELIVERIES`` so a task that kills its process cannot loop for ever.
 - ``task_time_limit`` sits below the visibility timeout, so no task outlives it (a task still
   running when the timeout passes would be delivered a second time).
+- A broker outage: the worker keeps retrying the connection for ever
+  (``broker_connection_max_retries=None``) and, on losing it, cancels the late-acked tasks it is
+  running (``worker_cancel_long_running_tasks_on_connection_loss``): their messages can no longer
+  be acknowledged and are delivered again once Redis is back, so one copy of a step runs, not
+  two. A step that failed only because Redis was unreachable does not fail its run
+  (:class:`workers.tasks.PipelineTask`).
+- A worker that stops although nobody asked it to (no SIGTERM, SIGINT or SIGQUIT), e.g. after an error it cannot recover from while the broker was away, exits with
+  status 1 instead of 0 (:func:`_exit_non_zero_unless_asked`), so ``restart: on-failure`` or a
+  systemd ``Restart=on-failure`` brings it back.
 - Only IDs travel in messages; tasks open their own sessions (:class:`Runtime`).
 
 Errors: :class:`BrokerNotConfiguredError` when ``REDIS_URL`` is unset and a worker or beat is asked
@@ -19,12 +28,13 @@ for.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_shutdown, worker_shutting_down
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +44,7 @@ from services.locks import RedisReviewLock
 from services.settings import Settings, get_settings
 
 QUEUE = "living-review"
+logger = logging.getLogger(__name__)
 
 
 class BrokerNotConfiguredError(Exception):
@@ -64,7 +75,9 @@ def make_celery(settings: Settings) -> Celery:
             "global_keyprefix": settings.redis_key_prefix,
         },
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
         broker_connection_max_retries=None,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         enable_utc=True,
         timezone="UTC",
         beat_scheduler="workers.schedule:ProtocolScheduler",
@@ -125,6 +138,23 @@ def smtp_config(settings: Settings) -> SmtpConfig:
 
 
 _runtime: Runtime | None = None
+_shutdown_asked: list[str] = []
+
+
+@worker_shutting_down.connect
+def _note_shutdown_asked(sig: str = "", **_: Any) -> None:
+    """A signal (SIGTERM, SIGINT, SIGQUIT) asked this worker to stop: its exit status stands."""
+    _shutdown_asked.append(sig or "signal")
+
+
+@worker_shutdown.connect
+def _exit_non_zero_unless_asked(sender: Any = None, **_: Any) -> None:
+    """A worker that stops with status 0 although no signal asked it to exits with 1 instead."""
+    if _shutdown_asked or sender is None or getattr(sender, "exitcode", None) not in (None, 0):
+        return
+    logger.critical("worker stopped without being asked to; exiting with status 1 so that its "
+                    "supervisor restarts it")
+    sender.exitcode = 1
 
 
 @worker_process_init.connect

@@ -3,19 +3,27 @@ own, an aiosmtpd server on a free port, Celery worker subprocesses (helpers in w
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 import redis
 from availability import unavailable
-from sqlalchemy import text
-from wk_parts import PG_ADMIN, Inbox, SmtpServer, WorkerProcess, free_port
+from sqlalchemy import select, text
+from wk_parts import DEMO, PG_ADMIN, ROOT, Inbox, SmtpServer, WorkerProcess, free_port
 
 from db.migrate import upgrade
+from db.models import Review
 from db.session import make_engine, make_sessionmaker
+from services.pubmed.replay import ReplayServer
 
 
 @pytest.fixture(scope="session")
@@ -81,3 +89,35 @@ def workers() -> Iterator[list[WorkerProcess]]:
     yield started
     for item in started:
         item.stop()
+
+
+@pytest.fixture
+def ldh(wk_sessions: Any, wk_pg_url: str) -> int:
+    """The LDH review initialised by the real `living-review init` (migrations, baseline)."""
+    env = dict(os.environ, DATABASE_URL=wk_pg_url)
+    subprocess.run([sys.executable, "-m", "services.cli", "init"], cwd=ROOT,
+                   env=env, check=True, capture_output=True, timeout=120)
+    with wk_sessions() as session:
+        return int(session.scalars(select(Review.id)).one())
+
+
+@pytest.fixture
+def replay() -> Iterator[ReplayServer]:
+    with ReplayServer(DEMO) as server:
+        yield server
+
+
+@pytest.fixture
+def own_redis() -> Iterator[tuple[int, Path, list[subprocess.Popen[bytes]]]]:
+    """A redis-server of our own (see wk_parts.start_redis), so it can be stopped and restarted
+    without touching the shared one; the port is free, the folder is ours."""
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server", "not on PATH")
+    folder = Path(tempfile.mkdtemp(prefix="lr-redis-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    yield free_port(), folder, procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    shutil.rmtree(folder, ignore_errors=True)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
-from test_worker_faults import DEMO, env_for, send
-from wk_parts import ROOT, WorkerProcess, wait_for
+from test_worker_faults import env_for, send
+from wk_parts import DEMO, ROOT, WorkerProcess, wait_for
 
 from db.models import EstimateSnapshot, OutboxEmail, Record, Review, ReviewRecord, SearchRun
 from services import runs

@@ -4,43 +4,19 @@ a worker killed mid-update, two updates of one review at once, a Redis restart u
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
-from availability import unavailable
 from sqlalchemy import func, select
-from wk_parts import ROOT, WorkerProcess, free_port, wait_for, worker_env
+from wk_parts import ROOT, WorkerProcess, free_port, start_redis, wait_for, worker_env
 
-from db.models import AuditLog, Record, Review, ReviewRecord, SearchRun
+from db.models import AuditLog, Record, ReviewRecord, SearchRun
 from services.pubmed.replay import ReplayServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.redis]
-DEMO = ROOT / "reviews" / "ldh_resorption" / "demo"
 UNTIL = "2024-01-20"
-
-
-@pytest.fixture
-def ldh(wk_sessions, wk_pg_url) -> int:  # type: ignore[no-untyped-def]
-    """The LDH review initialised by the real `living-review init` (migrations, baseline)."""
-    env = dict(os.environ, DATABASE_URL=wk_pg_url)
-    subprocess.run([sys.executable, "-m", "services.cli", "init"], cwd=ROOT,
-                   env=env, check=True, capture_output=True, timeout=120)
-    with wk_sessions() as session:
-        return int(session.scalars(select(Review.id)).one())
-
-
-@pytest.fixture
-def replay() -> Iterator[ReplayServer]:
-    with ReplayServer(DEMO) as server:
-        yield server
 
 
 def env_for(pg: str, redis_url: str, prefix: str, replay: ReplayServer,
@@ -116,38 +92,6 @@ def test_two_updates_of_one_review_at_once_one_runs_other_refused(
         refused = session.scalars(select(AuditLog).where(AuditLog.action == "update.refused")).all()
     assert len(refused) == 1 and refused[0].detail["holder"].startswith(f"update:{ldh}:")
     assert "is already being updated (lock held by update:" in worker.output()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[tuple[int, Path, list[subprocess.Popen[bytes]]]]:
-    """A redis-server of our own (AOF on), so it can be restarted without touching 6379."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        unavailable("redis-server", "not on PATH")
-    folder = Path(tempfile.mkdtemp(prefix="lr-redis-"))
-    procs: list[subprocess.Popen[bytes]] = []
-    yield free_port(), folder, procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def start_redis(port: int, folder: Path, procs: list[subprocess.Popen[bytes]]) -> None:
-    proc = subprocess.Popen([str(shutil.which("redis-server")), "--port", str(port), "--bind", "127.0.0.1",
-                             "--dir", str(folder), "--appendonly", "yes", "--save", ""],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    procs.append(proc)
-    client = redis.Redis(port=port)
-    wait_for(lambda: _pings(client), 20, f"redis-server on {port}")
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def test_redis_restart_worker_reconnects_and_schedule_goes_on(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from aiosmtpd.controller import Controller
 
 PG_ADMIN = os.environ.get("LR_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROOT = Path(__file__).resolve().parents[3]
 ARTIFACTS = ROOT / "tests" / "artifacts" / "workers"
+DEMO = ROOT / "reviews" / "ldh_resorption" / "demo"
 
 
 def free_port() -> int:
@@ -121,3 +124,22 @@ class WorkerProcess:
     def output(self) -> str:
         return self.log.read_text(errors="replace") if self.log else ""
 
+
+
+def start_redis(port: int, folder: Path, procs: list[subprocess.Popen[bytes]]) -> None:
+    """Start a redis-server of our own on ``port`` (append-only file in ``folder``, fsync'd at
+    every write so a SIGKILL loses nothing) and wait until it answers."""
+    proc = subprocess.Popen([str(shutil.which("redis-server")), "--port", str(port), "--bind",
+                             "127.0.0.1", "--dir", str(folder), "--appendonly", "yes",
+                             "--appendfsync", "always", "--save", ""],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    client = redis.Redis(port=port)
+    wait_for(lambda: _pings(client), 20, f"redis-server on {port}")
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
