@@ -141,6 +141,13 @@ def update(
     if as_json:
         _echo_json(result.to_dict())
         return
+    if result.resumed:
+        done = result.resumed
+        typer.echo(
+            f"{review}: finished the interrupted run {done['run_id']} first (window "
+            f"{done['window_start']}..{done['window_end']}; {done['found']} found, "
+            f"{done['new']} new), then searched the next window"
+        )
     typer.echo(
         f"{review}: run {result.run_id} {result.status}; window {result.window_start}..{result.window_end}; "
         f"{result.found} found, {result.new} new, {result.updated} revised, {result.linked} linked to "

@@ -91,7 +91,7 @@ def end_state(sessions) -> dict[str, object]:  # type: ignore[no-untyped-def]
         count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
         return {
             "runs": [(r.status, r.window_start.isoformat(), r.window_end.isoformat(), r.n_new)
-                     for r in session.scalars(select(SearchRun))],
+                     for r in session.scalars(select(SearchRun).order_by(SearchRun.id))],
             "records": count(Record),
             "distinct_pmids": session.scalar(select(func.count(func.distinct(Record.pmid)))),
             "review_records": count(ReviewRecord),
@@ -129,6 +129,20 @@ def test_in_process_path_finishes_a_run_that_died_after_each_step(
     assert asked_for_window(replay) - before == (1 if status == runs.RunStatus.STARTED else 0)
 
 
+def update_on_a_worker(db: str, sessions, redis_url: str, prefix: str, reviews: Path,  # type: ignore[no-untyped-def]
+                       replay: ReplayServer, workers: list[WorkerProcess], name: str,
+                       until: str) -> WorkerProcess:
+    """Start a worker on ``db`` and send it the review's update up to ``until``."""
+    worker = WorkerProcess({**env_for(db, redis_url, prefix, replay), "REVIEWS_DIR": str(reviews)},
+                           name)
+    workers.append(worker)
+    worker.start()
+    with sessions() as session:
+        review_id = session.scalars(select(Review.id)).one()
+    send("living_review.start_update", review_id, redis_url=redis_url, prefix=prefix, until=until)
+    return worker
+
+
 @pytest.mark.parametrize("status", DIED_AFTER, ids=str)
 def test_celery_path_finishes_a_run_that_died_after_each_step(
         status, wk_sessions, wk_pg_url, wk_redis, redis_prefix, reviews, replay,
@@ -139,14 +153,8 @@ def test_celery_path_finishes_a_run_that_died_after_each_step(
     before = asked_for_window(replay)
     kw = wk_redis.connection_pool.connection_kwargs
     redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
-    worker = WorkerProcess({**env_for(wk_pg_url, redis_url, redis_prefix, replay),
-                            "REVIEWS_DIR": str(reviews)}, f"wk-resume-{status}")
-    workers.append(worker)
-    worker.start()
-    with wk_sessions() as session:
-        review_id = session.scalars(select(Review.id)).one()
-    send("living_review.start_update", review_id, redis_url=redis_url, prefix=redis_prefix,
-         until=UNTIL)
+    update_on_a_worker(wk_pg_url, wk_sessions, redis_url, redis_prefix, reviews, replay, workers,
+                       f"wk-resume-{status}", UNTIL)
     wait_for(lambda: end_state(wk_sessions)["runs"][0][0] == "succeeded", 90,
              f"the worker to finish the run left {status}")
     assert end_state(wk_sessions) == expected(wk_sessions)
@@ -172,3 +180,56 @@ def test_in_process_update_killed_mid_harvest_is_finished_by_the_next(
     assert result.returncode == 0, result.stderr
     assert end_state(wk_sessions) == expected(wk_sessions)
     assert asked_for_window(replay) - before == 1
+
+
+# --- an update killed after its harvest committed, then a later trigger (issue 18, item 8) ---
+LATER = "2024-01-14"  # the later trigger asks for a week more than the killed update did
+
+
+def digest_counts(sessions) -> list[tuple[int, int, int, str]]:  # type: ignore[no-untyped-def]
+    """Per digest: its run, the run's found and new figures, and the PRISMA lines it shows."""
+    with sessions() as session:
+        rows = session.execute(
+            select(SearchRun.id, SearchRun.n_found, SearchRun.n_new, OutboxEmail.body_text)
+            .join(EstimateSnapshot, EstimateSnapshot.search_run_id == SearchRun.id)
+            .join(OutboxEmail, OutboxEmail.snapshot_id == EstimateSnapshot.id)
+            .order_by(SearchRun.id))
+        return [(run_id, found, new, " | ".join(
+            line.strip() for line in text.splitlines()
+            if line.strip().startswith(("Records identified", "New records"))))
+            for run_id, found, new, text in rows]
+
+
+@pytest.mark.parametrize("path", ["in-process", "celery"])
+def test_a_later_update_finishes_a_run_killed_after_its_harvest_then_harvests_the_new_window(
+        path, db_url, redis_url, redis_prefix, reviews, replay, workers) -> None:  # type: ignore[no-untyped-def]
+    """Stands for: an update whose process was killed right after its harvest committed (the
+    run left ``harvested``), and the next trigger a week later, on SQLite and PostgreSQL."""
+    from db.session import make_engine, make_sessionmaker
+
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    env = base_env(db_url, reviews, replay)
+    assert cli("init", env=env).returncode == 0
+    die_after(runs.RunStatus.HARVESTED, sessions, reviews, replay)
+    if path == "in-process":
+        result = cli("update", "--until", LATER, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "finished the interrupted run 1 first" in result.stdout
+    else:
+        update_on_a_worker(db_url, sessions, redis_url, redis_prefix, reviews, replay, workers,
+                           f"wk-later-{db_url[:6]}", LATER)
+        wait_for(lambda: [r[0] for r in end_state(sessions)["runs"]] == ["succeeded"] * 2, 120,
+                 "the interrupted run and the next window to succeed")
+        wait_for(lambda: len(digest_counts(sessions)) == 2, 30, "the second digest")
+    state = end_state(sessions)
+    assert [r[:3] for r in state["runs"]] == [("succeeded", "2023-10-01", UNTIL),
+                                              ("succeeded", "2024-01-04", LATER)]
+    found = [r for r in digest_counts(sessions)]
+    assert [(run_id, text) for run_id, _, _, text in found] == [
+        (run_id, f"Records identified (this update): {n_found} | New records: {n_new}")
+        for run_id, n_found, n_new, _ in found]
+    assert [run_id for run_id, *_ in found] == [1, 2]
+    assert found[0][1:3] == (10, 10)  # the interrupted run's own figures, not 0
+    assert state["distinct_pmids"] == state["records"]
+    engine.dispose()

@@ -26,6 +26,35 @@ def test_late_acks_json_and_time_limit_below_visibility_timeout() -> None:
     assert conf.beat_scheduler == "workers.schedule:ProtocolScheduler"
 
 
+def test_a_lost_broker_cancels_running_late_acked_tasks_and_retries_for_ever() -> None:
+    conf = make_celery(Settings(redis_url="redis://x:6379/0")).conf
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
+    assert conf.broker_connection_retry is True and conf.broker_connection_max_retries is None
+
+
+def test_only_an_unreachable_redis_counts_as_a_broker_outage() -> None:
+    """What ``PipelineTask.on_failure`` does not settle the run for (real exception types, as
+    kombu raises them when the chain's next message cannot be published)."""
+    import sqlalchemy.exc
+    from kombu.exceptions import OperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from workers.tasks import broker_lost
+
+    def raised(exc: BaseException, cause: BaseException | None = None) -> BaseException:
+        try:
+            raise exc from cause
+        except BaseException as caught:
+            return caught
+
+    refused = RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+    assert broker_lost(raised(OperationalError(str(refused)), refused))
+    assert broker_lost(raised(RuntimeError("while sending the next step"), raised(refused)))
+    assert not broker_lost(raised(ValueError("bad record")))
+    database = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed"))
+    assert not broker_lost(raised(database))
+
+
 def test_every_pipeline_task_is_registered() -> None:
     import workers.tasks  # noqa: F401  (registers the tasks)
     from workers.celery_app import app

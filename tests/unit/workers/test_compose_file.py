@@ -77,3 +77,38 @@ def test_beat_runs_once_and_smtp_points_at_the_catcher() -> None:
     assert "deploy" not in SERVICES["beat"] or SERVICES["beat"]["deploy"].get("replicas", 1) == 1
     env = SERVICES["worker"]["environment"]
     assert env["SMTP_HOST"] == "mailpit" and env["REDIS_URL"].startswith("redis://redis:")
+
+
+def test_every_long_running_service_restarts_when_it_exits() -> None:
+    """A worker that stops after a broker outage (issue 18) is brought back by compose: every
+    service except the one-shot ``migrate`` has a restart policy that restarts it on an exit with
+    a failure status (the worker exits 1, not 0, when it stops unasked: workers.celery_app)."""
+    one_shot = {dep for service in SERVICES.values()
+                for dep, cond in (service.get("depends_on") or {}).items()
+                if isinstance(cond, dict)
+                and cond.get("condition") == "service_completed_successfully"}
+    assert one_shot == {"migrate"} and SERVICES["migrate"]["restart"] == "no"
+    for name, service in SERVICES.items():
+        if name in one_shot:
+            continue
+        assert service.get("restart") in ("always", "unless-stopped", "on-failure"), (
+            f"{name} has no restart policy")
+
+
+def test_a_worker_that_stops_unasked_exits_non_zero() -> None:
+    """The exit status a supervisor sees: 1 when no signal asked the worker to stop, what the
+    worker chose otherwise (celery's ``worker_shutdown`` handler of workers.celery_app)."""
+    from types import SimpleNamespace
+
+    from workers import celery_app
+
+    stopped = SimpleNamespace(exitcode=0)
+    celery_app._exit_non_zero_unless_asked(sender=stopped)
+    assert stopped.exitcode == 1
+    celery_app._note_shutdown_asked(sig="SIGTERM")
+    try:
+        asked = SimpleNamespace(exitcode=0)
+        celery_app._exit_non_zero_unless_asked(sender=asked)
+        assert asked.exitcode == 0
+    finally:
+        celery_app._shutdown_asked.clear()
