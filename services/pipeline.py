@@ -132,7 +132,7 @@ def run_update(
             result = _run_steps(factory, protocol.slug, run.id, options, progress, accept_empty,
                                 beat)
             with factory() as session:
-                if not runs.needs_next_window(session.get_one(SearchRun, result.run_id), until):
+                if not runs.needs_next_window(session, result.run_id, until):
                     return result
             try:
                 with factory.begin() as session:

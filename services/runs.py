@@ -197,11 +197,18 @@ def begin(
     return run
 
 
-def needs_next_window(run: SearchRun, until: dt.date) -> bool:
-    """True when ``run`` (just finished by an update asked to search up to ``until``) was a
-    resumed one that succeeded with a window ending before ``until``: the update goes on with a
-    new run for the rest."""
-    return RunStatus(run.status) == RunStatus.SUCCEEDED and run.window_end < until
+def needs_next_window(session: Session, run_id: int, until: dt.date) -> bool:
+    """True when the run ``run_id`` (just finished by an update asked to search up to ``until``)
+    was a resumed one that succeeded with a window ending before ``until``, and no later run of
+    its review exists yet: the update goes on with a new run for the rest. (A step finishing the
+    run a second time, e.g. a redelivered task, finds that later run and starts nothing.)"""
+    run = session.get_one(SearchRun, run_id)
+    if RunStatus(run.status) != RunStatus.SUCCEEDED or run.window_end >= until:
+        return False
+    later = session.scalar(
+        select(SearchRun.id).where(SearchRun.review_id == run.review_id, SearchRun.id > run.id)
+    )
+    return later is None
 
 
 def audit_takeover(session: Session, review_id: int, token: str, dead: DeadHolder) -> None:

@@ -53,7 +53,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from db.models import AuditLog, EstimateSnapshot, Review, SearchRun
+from db.models import AuditLog, EstimateSnapshot, Review
 from services import runs, update
 from services.digest import send_pending
 from services.digest.estimates import pool_review, store_pooled
@@ -276,8 +276,7 @@ def finish_update(self: Task, review_id: int, run_id: int, token: str,
     send_digests.delay()
     if until is not None:
         with rt.session_factory() as session:
-            go_on = runs.needs_next_window(session.get_one(SearchRun, run_id),
-                                           dt.date.fromisoformat(until))
+            go_on = runs.needs_next_window(session, run_id, dt.date.fromisoformat(until))
         if go_on:
             logger.info("review %s: resumed run %s finished; next window up to %s",
                         review_id, run_id, until)

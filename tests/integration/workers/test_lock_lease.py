@@ -116,3 +116,48 @@ def test_an_update_killed_holding_the_lock_is_taken_over_within_a_lease(
     engine.dispose()
     assert client.get(key) is None
     client.close()
+
+
+def test_a_new_trigger_takes_over_from_a_killed_worker_within_a_lease(
+        wk_sessions, wk_pg_url, wk_redis, redis_prefix, ldh, replay, workers) -> None:  # type: ignore[no-untyped-def]
+    """Stands for: the Celery worker killed (SIGKILL to the whole container) in the middle of a
+    harvest, a new worker, and the next scheduled trigger arriving before the old message is
+    delivered again (visibility timeout of hours). Before, the dead update's lock refused every
+    trigger for 3 hours."""
+    from test_worker_faults import env_for, send
+    from wk_parts import WorkerProcess
+
+    kw = wk_redis.connection_pool.connection_kwargs
+    redis_url = f"redis://127.0.0.1:{kw['port']}/{kw['db']}"
+    env = env_for(wk_pg_url, redis_url, redis_prefix, replay, UPDATE_LOCK_LEASE=str(LEASE),
+                  CELERY_VISIBILITY_TIMEOUT="3600", ENTREZ_BATCH_SIZE="3")
+    replay.set_faults("slow=1@efetch:*")
+    first = WorkerProcess(env, "wk-lease-1")
+    workers.append(first)
+    first.start()
+    send("living_review.start_update", ldh, redis_url=redis_url, prefix=redis_prefix,
+         until="2024-01-20")
+    key = f"{redis_prefix}lock:review:{ldh}"
+    holder = wait_for(lambda: wk_redis.get(key), 60, "the update to take the lock").decode()
+    wait_for(lambda: sum(e["utility"] == "efetch" for e in replay.state.log) >= LEASE + 1, 60,
+             "the harvest to fetch for longer than a lease")
+    assert wk_redis.get(key) == holder.encode()  # renewed by the step's heartbeat
+    first.kill()
+    replay.set_faults(None)
+    wait_for(lambda: wk_redis.get(key) is None, 6 * LEASE, "the dead worker's lease to run out")
+    second = WorkerProcess(env, "wk-lease-2")
+    workers.append(second)
+    second.start()
+    send("living_review.start_update", ldh, redis_url=redis_url, prefix=redis_prefix,
+         until="2024-01-20")
+    wait_for(lambda: [r.status for r in _runs(wk_sessions)] == ["succeeded"], 120,
+             "the next trigger to finish the run")
+    with wk_sessions() as session:
+        [audit] = session.scalars(select(AuditLog).where(AuditLog.action == "lock.taken_over"))
+    assert audit.detail["from"] == holder and audit.detail["by"] != holder
+    assert f"took over the lock from a dead holder ({holder}, last heartbeat" in second.output()
+
+
+def _runs(sessions) -> list[SearchRun]:  # type: ignore[no-untyped-def]
+    with sessions() as session:
+        return list(session.scalars(select(SearchRun).order_by(SearchRun.id)))

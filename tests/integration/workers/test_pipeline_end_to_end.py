@@ -15,8 +15,8 @@ import time
 
 import pytest
 from sqlalchemy import select
-from test_worker_faults import DEMO, env_for, runs, send
-from wk_parts import ROOT, WorkerProcess, wait_for
+from test_worker_faults import env_for, runs, send
+from wk_parts import DEMO, ROOT, WorkerProcess, wait_for
 
 from db.models import EstimateSnapshot, Extraction, OutboxEmail, Review, Study, User
 from services.digest.compose import percent
