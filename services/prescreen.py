@@ -346,14 +346,15 @@ def _model_or_cold_start(
     )
     for i, link in enumerate(links):
         value, decision = float(result.scores[i]), result.decisions[i]
-        common = {"score": value, "model_version": model.version, "flag": flags.get(link.id)}
+        version, flag = model.version, flags.get(link.id)
         if decision == AUTO_EXCLUDE:
             reason = (
                 f"model score {value:.3f} below threshold {result.threshold:.3f} "
                 f"(recall target {target:g}; {note})"
             )
             plan.outcomes.append(
-                Outcome(link.id, "auto_excluded", "model", reason, "model_threshold", **common)
+                Outcome(link.id, "auto_excluded", "model", reason, "model_threshold", value,
+                        model_version=version, flag=flag)
             )
         else:
             audit = decision == AUDIT
@@ -365,9 +366,11 @@ def _model_or_cold_start(
                     "audit sample: below the threshold, screened to measure recall"
                     if audit
                     else None,
+                    score=value,
                     priority=value,
+                    model_version=version,
                     audit_sample=audit,
-                    **common,
+                    flag=flag,
                 )
             )
 

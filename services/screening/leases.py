@@ -88,7 +88,7 @@ def claim(
     }
     statement = insert(ScreeningLease).values(**values)
     current = statement.excluded
-    statement = statement.on_conflict_do_update(
+    upsert = statement.on_conflict_do_update(
         index_elements=[ScreeningLease.review_record_id],
         set_={
             "user_id": current.user_id,
@@ -99,4 +99,4 @@ def claim(
         },
         where=(ScreeningLease.expires_at <= now) | (ScreeningLease.user_id == user_id),
     ).returning(ScreeningLease.user_id)
-    return session.execute(statement).first() is not None
+    return session.execute(upsert).first() is not None

@@ -143,7 +143,7 @@ def next_record(
     now = utcnow()
     release_mine(session, review_id=review.id, user_id=user.id, stage=stage)
     for _ in range(LEASE_ROUNDS):
-        candidates = list(
+        candidates: list[ReviewRecord] = list(
             session.scalars(
                 _next_record_query(leased=True),
                 {**params, "now": now, "limit": LEASE_CANDIDATES},
