@@ -211,7 +211,11 @@ def api_progress(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT
     response_model=DecisionOut,
     status_code=201,
     tags=["screening"],
-    responses={409: {"description": "record moved on"}, 422: {"description": "bad field (named)"}},
+    responses={
+        409: {"description": "record moved on"},
+        422: {"description": "bad field (named)"},
+        503: {"description": "database busy: nothing saved, send again after Retry-After"},
+    },
 )
 def api_decide(
     request: Request, body: DecisionIn, access: Member, session: DbSession
