@@ -255,6 +255,23 @@ class ScreeningDecision(Timestamped, Base):
     review_record: Mapped[ReviewRecord] = relationship()
 
 
+class ScreeningLease(Base):
+    """A record served to one reviewer in single screening: other reviewers' next record skips
+    it until ``expires_at``. One lease per record; it ends on a decision, on expiry, or when
+    the same reviewer asks for their next record again (:mod:`services.screening.leases`)."""
+
+    __tablename__ = "screening_leases"
+    __table_args__ = (Index("ix_screening_leases_holder", "review_id", "user_id", "stage"),)
+    review_record_id: Mapped[int] = mapped_column(
+        ForeignKey("review_records.id", ondelete="CASCADE"), primary_key=True
+    )
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    stage: Mapped[str] = mapped_column(String(20))
+    leased_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
 OUTCOME_KIND = "outcome"  # the extraction kind of the protocol's [outcome] fields
 
 

@@ -9,8 +9,12 @@ can be estimated. With too few decisions to bound recall (a new review, or one l
 review whose baseline holds only included studies) nothing is auto-excluded: the queue is ranked
 by similarity to the included studies and the protocol's keywords (cold start).
 
-:func:`fit_model` fits the model on the review's :func:`training_set` outside any transaction; :func:`prescreen_new` then applies rules and model inside the caller's short
-transaction (flush, never commit).
+:func:`fit_model` fits the model on the review's :func:`training_set` and :func:`plan_prescreen`
+works out every new record's outcome, both outside any write transaction; :func:`apply_outcomes`
+then writes a chunk of the outcomes inside the caller's short transaction (flush, never commit),
+skipping records that are no longer new, so an update writes in chunks and a re-run after a
+crash carries on where the last committed chunk ended (:func:`services.update.prescreen`).
+:func:`prescreen_new` does both for all records in one transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from classifiers import persistence
 from classifiers.errors import TrainingDataError
@@ -54,7 +58,28 @@ class PrescreenSummary:
     by_rule: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "by_rule": dict(self.by_rule)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PrescreenSummary:
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def counted(self, done: PrescreenSummary) -> PrescreenSummary:
+        """This summary's mode, model and note with its counts plus ``done``'s."""
+        by_rule = dict(self.by_rule)
+        for rule, n in done.by_rule.items():
+            by_rule[rule] = by_rule.get(rule, 0) + n
+        return PrescreenSummary(
+            **{name: getattr(self, name) + getattr(done, name) for name in COUNTS},
+            mode=self.mode,
+            model_version=self.model_version,
+            threshold=self.threshold,
+            note=self.note,
+            by_rule=by_rule,
+        )
+
+
+COUNTS = ("records", "rule_excluded", "flagged", "model_excluded", "audit_sample", "queued")
 
 
 def _text(record: Record) -> str:
@@ -135,6 +160,82 @@ def fit_model(texts: list[str], labels: list[int], screening: Screening, *, seed
     return Fitted(model, choice, note, texts, labels, seed)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What pre-screening decided for one new record; written by :func:`apply_outcomes`."""
+
+    review_record_id: int
+    state: str  # queued | auto_excluded
+    source: str | None = None  # of the exclusion decision: rule | model
+    reason: str | None = None
+    rule: str | None = None
+    score: float | None = None
+    priority: float | None = None
+    model_version: str | None = None
+    audit_sample: bool = False
+    flag: str | None = None  # a protocol rule that flags the record for reviewers
+
+
+@dataclass
+class Plan:
+    """Pre-screening worked out for a review's new records, nothing written yet."""
+
+    summary: PrescreenSummary  # mode, model, threshold and note; counts come from applying
+    outcomes: list[Outcome]
+    model: TrainedModel | None = None
+    choice: ThresholdChoice | None = None
+
+
+def plan_prescreen(
+    session: Session,
+    *,
+    review_id: int,
+    protocol: Protocol,
+    fitted: Fitted | None = None,
+    seed: int = 0,
+) -> Plan:
+    """Rules, then the model (or the cold-start ranking), for every ``new`` record of the
+    review; reads only, so it can run outside a write transaction.
+
+    ``fitted`` is the model fitted beforehand (:func:`fit_model`); without it the model is
+    fitted here.
+    """
+    summary = PrescreenSummary()
+    pending = list(
+        session.scalars(
+            select(ReviewRecord)
+            .options(joinedload(ReviewRecord.record))
+            .where(ReviewRecord.review_id == review_id, ReviewRecord.state == "new")
+            .order_by(ReviewRecord.id)
+        )
+    )
+    plan = Plan(summary, [])
+    if not pending:
+        return plan
+    rules = ProtocolRules.from_mapping(protocol.criteria.model_dump())
+    screening = protocol.screening
+    left: list[ReviewRecord] = []
+    protect: list[bool] = []
+    flags: dict[int, str] = {}
+    for link in pending:
+        decision = apply_rules(_rule_view(link.record), rules)
+        if decision is not None and decision.action == "exclude":
+            plan.outcomes.append(
+                Outcome(link.id, "auto_excluded", "rule", decision.reason, decision.rule_id)
+            )
+            continue
+        flagged = decision is not None and decision.action == "flag"
+        if flagged and decision is not None and decision.rule_id not in link.flags:
+            flags[link.id] = decision.rule_id
+        left.append(link)
+        protect.append(flagged)
+    if left:
+        if fitted is None:
+            fitted = fit_model(*training_set(session, review_id), screening, seed=seed)
+        _model_or_cold_start(plan, left, protect, screening, fitted, flags)
+    return plan
+
+
 def prescreen_new(
     session: Session,
     *,
@@ -143,45 +244,59 @@ def prescreen_new(
     fitted: Fitted | None = None,
     seed: int = 0,
 ) -> PrescreenSummary:
-    """Move every ``new`` record of the review to auto_excluded or queued; flush, no commit.
-
-    ``fitted`` is the model fitted beforehand (:func:`fit_model`); without it the model is
-    fitted here, inside the caller's transaction.
-    """
-    summary = PrescreenSummary()
-    pending = list(
-        session.scalars(
-            select(ReviewRecord)
-            .where(ReviewRecord.review_id == review_id, ReviewRecord.state == "new")
-            .order_by(ReviewRecord.id)
-        )
+    """Move every ``new`` record of the review to auto_excluded or queued in the caller's
+    transaction (flush, no commit): :func:`plan_prescreen`, then :func:`apply_outcomes` of all.
+    An update writes in chunks instead (:func:`services.update.prescreen`)."""
+    plan = plan_prescreen(
+        session, review_id=review_id, protocol=protocol, fitted=fitted, seed=seed
     )
-    summary.records = len(pending)
-    if not pending:
-        return summary
-    rules = ProtocolRules.from_mapping(protocol.criteria.model_dump())
-    screening = protocol.screening
-    left: list[ReviewRecord] = []
-    protect: list[bool] = []
-    for link in pending:
-        decision = apply_rules(_rule_view(link.record), rules)
-        if decision is not None and decision.action == "exclude":
-            _exclude(session, link, reason=decision.reason, rule=decision.rule_id, source="rule")
-            summary.rule_excluded += 1
-            summary.by_rule[decision.rule_id] = summary.by_rule.get(decision.rule_id, 0) + 1
+    done = apply_outcomes(session, review_id=review_id, plan=plan, outcomes=plan.outcomes)
+    return plan.summary.counted(done)
+
+
+def apply_outcomes(
+    session: Session, *, review_id: int, plan: Plan, outcomes: list[Outcome]
+) -> PrescreenSummary:
+    """Write ``outcomes`` (a chunk of ``plan``'s) to the records still ``new``; flush, no
+    commit. Returns the counts of what was written (records already pre-screened, e.g. by a
+    run that crashed after writing them, are skipped and not counted)."""
+    done = PrescreenSummary()
+    if not outcomes:
+        return done
+    if plan.model is not None:
+        _store_model(session, review_id, plan.model, plan.choice)
+    links = {
+        link.id: link
+        for link in session.scalars(
+            select(ReviewRecord).where(
+                ReviewRecord.id.in_([o.review_record_id for o in outcomes]),
+                ReviewRecord.state == "new",
+            )
+        )
+    }
+    for outcome in outcomes:
+        link = links.get(outcome.review_record_id)
+        if link is None:
             continue
-        flagged = decision is not None and decision.action == "flag"
-        if flagged and decision is not None and decision.rule_id not in link.flags:
-            link.flags = [*link.flags, decision.rule_id]
-            summary.flagged += 1
-        left.append(link)
-        protect.append(flagged)
-    if left:
-        if fitted is None:
-            fitted = fit_model(*training_set(session, review_id), screening, seed=seed)
-        _model_or_cold_start(session, review_id, left, protect, screening, fitted, summary)
+        done.records += 1
+        if outcome.flag is not None:
+            link.flags = [*link.flags, outcome.flag]
+            done.flagged += 1
+        if outcome.source == "model":
+            link.score, link.model_version = outcome.score, outcome.model_version
+        if outcome.state == "auto_excluded":
+            _exclude(session, link, outcome)
+            if outcome.source == "rule" and outcome.rule is not None:
+                done.rule_excluded += 1
+                done.by_rule[outcome.rule] = done.by_rule.get(outcome.rule, 0) + 1
+            else:
+                done.model_excluded += 1
+            continue
+        _queue(link, outcome)
+        done.audit_sample += int(outcome.audit_sample)
+        done.queued += 1
     session.flush()
-    return summary
+    return done
 
 
 def _rule_view(record: Record) -> dict[str, Any]:
@@ -194,14 +309,14 @@ def _rule_view(record: Record) -> dict[str, Any]:
 
 
 def _model_or_cold_start(
-    session: Session,
-    review_id: int,
+    plan: Plan,
     links: list[ReviewRecord],
     protect: list[bool],
     screening: Screening,
     fitted: Fitted,
-    summary: PrescreenSummary,
+    flags: dict[int, str],
 ) -> None:
+    summary = plan.summary
     texts = [_text(link.record) for link in links]
     train_texts, labels, seed = fitted.texts, fitted.labels, fitted.seed
     target = screening.recall_target
@@ -212,11 +327,13 @@ def _model_or_cold_start(
         ranks = cold_start_rank(texts, positives, list(screening.keywords))
         summary.mode = "cold_start"
         for link, value in zip(links, ranks, strict=True):
-            _queue(link, float(value), None, note)
-        summary.queued = len(links)
+            plan.outcomes.append(
+                Outcome(link.id, "queued", priority=float(value), reason=note or None,
+                        flag=flags.get(link.id))
+            )
         return
-    stored = _store_model(session, review_id, model, choice)
-    summary.mode, summary.model_version = "model", stored.version
+    plan.model, plan.choice = model, choice
+    summary.mode, summary.model_version = "model", model.version
     summary.threshold = choice.threshold if choice else None
     rng = np.random.default_rng(seed + len(train_texts))
     result = prescreen(
@@ -229,33 +346,33 @@ def _model_or_cold_start(
     )
     for i, link in enumerate(links):
         value, decision = float(result.scores[i]), result.decisions[i]
-        link.score, link.model_version = value, model.version
+        version, flag = model.version, flags.get(link.id)
         if decision == AUTO_EXCLUDE:
-            _exclude(
-                session,
-                link,
-                source="model",
-                rule="model_threshold",
-                score=value,
-                model_version=model.version,
-                reason=(
-                    f"model score {value:.3f} below threshold {result.threshold:.3f} "
-                    f"(recall target {target:g}; {note})"
-                ),
+            reason = (
+                f"model score {value:.3f} below threshold {result.threshold:.3f} "
+                f"(recall target {target:g}; {note})"
             )
-            summary.model_excluded += 1
+            plan.outcomes.append(
+                Outcome(link.id, "auto_excluded", "model", reason, "model_threshold", value,
+                        model_version=version, flag=flag)
+            )
         else:
-            _queue(
-                link,
-                value,
-                model.version,
-                ""
-                if decision != AUDIT
-                else "audit sample: below the threshold, screened to measure recall",
+            audit = decision == AUDIT
+            plan.outcomes.append(
+                Outcome(
+                    link.id,
+                    "queued",
+                    "model",
+                    "audit sample: below the threshold, screened to measure recall"
+                    if audit
+                    else None,
+                    score=value,
+                    priority=value,
+                    model_version=version,
+                    audit_sample=audit,
+                    flag=flag,
+                )
             )
-            link.audit_sample = decision == AUDIT
-            summary.audit_sample += int(decision == AUDIT)
-            summary.queued += 1
 
 
 def _store_model(
@@ -281,32 +398,25 @@ def _store_model(
     return row
 
 
-def _queue(link: ReviewRecord, priority: float, model_version: str | None, reason: str) -> None:
-    link.state, link.priority, link.updated_at = "queued", priority, utcnow()
-    link.model_version = model_version
-    if reason:
-        link.reason = reason
+def _queue(link: ReviewRecord, outcome: Outcome) -> None:
+    link.state, link.priority, link.updated_at = "queued", outcome.priority or 0.0, utcnow()
+    link.model_version = outcome.model_version
+    link.audit_sample = outcome.audit_sample
+    if outcome.reason:
+        link.reason = outcome.reason
 
 
-def _exclude(
-    session: Session,
-    link: ReviewRecord,
-    *,
-    reason: str,
-    rule: str,
-    source: str,
-    score: float | None = None,
-    model_version: str | None = None,
-) -> None:
-    link.state, link.reason, link.rule, link.updated_at = "auto_excluded", reason, rule, utcnow()
+def _exclude(session: Session, link: ReviewRecord, outcome: Outcome) -> None:
+    link.state, link.reason, link.rule = "auto_excluded", outcome.reason, outcome.rule
+    link.updated_at = utcnow()
     session.add(
         ScreeningDecision(
             review_record_id=link.id,
             decision="exclude",
-            reason=reason,
-            source=source,
-            score=score,
-            model_version=model_version,
+            reason=outcome.reason,
+            source=outcome.source,
+            score=outcome.score,
+            model_version=outcome.model_version,
             stage=link.stage,
         )
     )

@@ -165,10 +165,35 @@ class Settings(BaseSettings):
         description="Quiet time after a decision before the queue is refitted in the background "
         "(active learning); unset (empty) turns the refit off.",
     )
+    screening_lease_seconds: float | None = Field(
+        default=600.0,
+        gt=0,
+        description="Single screening: how long a record served to a reviewer is skipped by the "
+        "others' next record (ends earlier on a decision or their next request); unset (empty) "
+        "turns leases off.",
+    )
+    web_db_busy_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds a web request waits for a busy database (SQLite write lock, "
+        "PostgreSQL row lock) before its transaction is retried.",
+    )
+    web_db_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Tries of a web request's transaction on a busy database before the answer "
+        "is 503 with Retry-After.",
+    )
     update_schedule: str | None = Field(
         default=None,
         description="Overrides the protocols' schedules: 'cron' or 'slug=cron;slug2=SECONDS'.",
     )
+
+    @field_validator("queue_refit_seconds", "screening_lease_seconds", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        """An empty value (``QUEUE_REFIT_SECONDS=``) turns the feature off."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("database_url")
     @classmethod

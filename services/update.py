@@ -7,8 +7,9 @@ and the Celery tasks (:mod:`workers.tasks`) call them in the order of :data:`STE
 1. ``harvest``    searches and fetches the whole window first (network, outside any
    transaction), then stores every record in one transaction (``started → harvested``). A search
    answering 0 records where every earlier window found some holds the run for a person.
-2. ``prescreen``  fits the model outside any transaction, then applies rules and model to the
-   review's new records (``harvested → screened``).
+2. ``prescreen``  fits the model and works out every new record's outcome outside any
+   transaction, then writes them 500 records per short transaction (``harvested → screened``
+   once all are written).
 3. ``propose``    proposes extractions for included records that have none (stays ``screened``).
 4. ``recompute``  pools outside any transaction, then snapshots the estimate and queues its
    digest in one short one (``screened → recomputed``).
@@ -40,6 +41,8 @@ from services.runs import RunHeldError, RunStatus, advance, at_least, review_of
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 STEPS = ("harvest", "prescreen", "propose", "recompute", "finish")
+PRESCREEN_CHUNK = 500  # records per pre-screening write transaction
+PRESCREEN_PARTIAL = "prescreen_partial"  # the counts of the chunks written so far
 
 
 @dataclass
@@ -180,28 +183,55 @@ def store_harvest(
         return dict(run.stats)
 
 
-def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> dict[str, Any]:
+def prescreen(
+    factory: sessionmaker[Session], run_id: int, *, seed: int = 0, chunk: int = PRESCREEN_CHUNK
+) -> dict[str, Any]:
     """Rules, then the model (or the cold-start ranking), for every new record; idempotent.
 
-    The model is fitted before the write transaction opens (5-fold cross-validation is slow).
+    The model is fitted and every record's outcome worked out before any write transaction
+    opens (5-fold cross-validation is slow); the outcomes are then written ``chunk`` records per
+    short transaction, each also adding its counts to the run (``stats.prescreen_partial``), so
+    reviewers' writes wait for one chunk at most and a re-run after a crash skips what was
+    written and counts it once. The run becomes ``screened`` when every chunk is written.
     """
-    from services.prescreen import fit_model, prescreen_new, training_set
+    from services.prescreen import (
+        PrescreenSummary,
+        apply_outcomes,
+        fit_model,
+        plan_prescreen,
+        training_set,
+    )
 
     with factory() as session:
         run, review = review_of(session, run_id)
         if at_least(run, RunStatus.SCREENED):
             return dict(run.stats.get("prescreen") or {})
         protocol = protocol_of(review)
-        texts, labels = training_set(session, review.id)
+        review_id = review.id
+        texts, labels = training_set(session, review_id)
     fitted = fit_model(texts, labels, protocol.screening, seed=seed)
+    with factory() as session:
+        plan = plan_prescreen(session, review_id=review_id, protocol=protocol, fitted=fitted)
+    for start in range(0, len(plan.outcomes), max(1, chunk)):
+        with factory.begin() as session:
+            run = session.get_one(SearchRun, run_id)
+            if at_least(run, RunStatus.SCREENED):
+                return dict(run.stats.get("prescreen") or {})
+            done = apply_outcomes(
+                session, review_id=review_id, plan=plan, outcomes=plan.outcomes[start : start + chunk]
+            )
+            partial = (run.stats or {}).get(PRESCREEN_PARTIAL)
+            base = plan.summary if partial is None else PrescreenSummary.from_dict(partial)
+            run.stats = {**(run.stats or {}), PRESCREEN_PARTIAL: base.counted(done).to_dict()}
     with factory.begin() as session:
-        run, review = review_of(session, run_id)
+        run = session.get_one(SearchRun, run_id)
         if at_least(run, RunStatus.SCREENED):
             return dict(run.stats.get("prescreen") or {})
-        summary = prescreen_new(session, review_id=review.id, protocol=protocol, fitted=fitted)
-        run.stats = {**(run.stats or {}), "prescreen": summary.to_dict()}
+        stats = dict(run.stats or {})
+        summary = stats.pop(PRESCREEN_PARTIAL, None) or plan.summary.to_dict()
+        run.stats = {**stats, "prescreen": summary}
         advance(run, RunStatus.SCREENED)
-        return summary.to_dict()
+        return dict(summary)
 
 
 def propose(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:

@@ -4,7 +4,9 @@ A record's state is always derived from its active decisions (:func:`settle`), s
 undoing are symmetric. Writers first touch the review record's row (an UPDATE), which takes the
 row lock on PostgreSQL and the write lock on SQLite: two reviewers deciding the same record at the
 same moment are serialised, both decisions are kept in dual mode, and in single mode the second
-gets a ConflictError. Functions take ``*, session``, flush, never commit.
+gets a ConflictError. A decision ends the record's screening lease, whoever held it; a record
+leased to another reviewer is still accepted when nobody decided it
+(:mod:`services.screening.leases`). Functions take ``*, session``, flush, never commit.
 
 Blind dual screening: a reviewer who undoes or changes a decision after the other reviewer
 decided the same record at that stage cannot turn a disagreement into a silent agreement: the
@@ -33,6 +35,7 @@ from services.extraction.schema import schema_of
 from services.extraction.store import propose_included
 from services.reviews import protocol_of
 from services.screening.errors import ConflictError, InvalidInputError, NotFoundError
+from services.screening.leases import release_record
 from services.screening.queue import HUMAN_SOURCES, check_stage
 from services.screening.rules import (
     DECISIONS,
@@ -131,6 +134,7 @@ def record_decision(
     )
     session.add(row)
     session.flush()
+    release_record(session, rr.id)
     by_stage[stage] = [*active, row]
     settle(session, review, rr, by_stage)
     audit(

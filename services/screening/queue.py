@@ -3,15 +3,22 @@
 A record is pending for a user at a stage when it is queued at that stage, the user has no
 active (not undone) decision on it there, fewer reviewers than the protocol asks for have
 decided it, and no adjudication settled it. Order: classifier priority (highest first), then id.
+
+In single screening (one reviewer per record) :func:`next_record` given ``lease_seconds``
+skips records leased to another reviewer and leases the one it serves
+(:mod:`services.screening.leases`); that writes, so the caller commits. Dual screening serves
+every reviewer the same records, unleased.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import (
     ColumnElement,
+    DateTime,
     Integer,
     Select,
     String,
@@ -24,12 +31,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased, joinedload
 
-from db.models import Review, ReviewRecord, ScreeningDecision, User
+from db.models import Review, ReviewRecord, ScreeningDecision, ScreeningLease, User, utcnow
 from services.screening.active import relevant_left
 from services.screening.errors import InvalidInputError
+from services.screening.leases import claim, held_by_others, release_mine
 from services.screening.rules import STAGES, TITLE_ABSTRACT, rules_of
 
+logger = logging.getLogger(__name__)
 HUMAN_SOURCES = ("human", "resolution")
+LEASE_CANDIDATES = 8  # records read per claim attempt (others may take some meanwhile)
+LEASE_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,7 @@ class Progress:
     expected_relevant_left: float | None
     relevant_left_low: float | None = None
     relevant_left_high: float | None = None
+    held_by_others: int = 0  # pending records leased to other reviewers (single screening)
 
 
 def active_decision(stage: str | ColumnElement[str]) -> ColumnElement[bool]:
@@ -110,8 +122,14 @@ def next_record(
     user: User,
     stage: str = TITLE_ABSTRACT,
     skip: int = 0,
+    lease_seconds: float | None = None,
 ) -> ReviewRecord | None:
-    """The next record ``user`` should screen at ``stage`` (its Record loaded), or None."""
+    """The next record ``user`` should screen at ``stage`` (its Record loaded), or None.
+
+    ``lease_seconds`` (single screening only): end the user's own lease, skip records leased to
+    other reviewers and lease the record served for that long; the caller commits. None when
+    every pending record is leased to someone else.
+    """
     check_stage(stage)
     params = {
         "review_id": review.id,
@@ -120,26 +138,70 @@ def next_record(
         "needed": rules_of(review).reviewers_per_record,
         "skip": max(0, skip),
     }
+    if lease_seconds is None or params["needed"] != 1:
+        return session.scalars(_next_record_query(), params).first()
+    now = utcnow()
+    release_mine(session, review_id=review.id, user_id=user.id, stage=stage)
+    for _ in range(LEASE_ROUNDS):
+        candidates: list[ReviewRecord] = list(
+            session.scalars(
+                _next_record_query(leased=True),
+                {**params, "now": now, "limit": LEASE_CANDIDATES},
+            )
+        )
+        if not candidates:
+            return None
+        for rr in candidates:
+            if claim(
+                session,
+                review_id=review.id,
+                review_record_id=rr.id,
+                user_id=user.id,
+                stage=stage,
+                now=now,
+                seconds=lease_seconds,
+            ):
+                return rr
+    logger.info("review %s: no record could be leased to user %s; serving one unleased",
+                review.slug, user.id)
     return session.scalars(_next_record_query(), params).first()
 
 
 @functools.cache
-def _next_record_query() -> Select:  # type: ignore[type-arg]
+def _next_record_query(leased: bool = False) -> Select:  # type: ignore[type-arg]
     """The next-record query, built once (building it costs more than running it); the review,
-    user, stage, reviewers needed and offset are bound parameters."""
+    user, stage, reviewers needed and offset are bound parameters. ``leased``: also skip the
+    records another user's lease holds at ``now``, and read up to ``limit`` candidates."""
     stage = bindparam("stage", type_=String)
+    user_id = bindparam("user_id", type_=Integer)
+    conditions = [
+        ReviewRecord.review_id == bindparam("review_id", type_=Integer),
+        pending_condition(user_id, stage, bindparam("needed", type_=Integer)),
+    ]
+    if leased:
+        conditions.append(~held_by_others(user_id, bindparam("now", type_=DateTime(timezone=True))))
     return (
         select(ReviewRecord)
         .options(joinedload(ReviewRecord.record))
-        .where(
-            ReviewRecord.review_id == bindparam("review_id", type_=Integer),
-            pending_condition(
-                bindparam("user_id", type_=Integer), stage, bindparam("needed", type_=Integer)
-            ),
-        )
+        .where(*conditions)
         .order_by(ReviewRecord.priority.desc(), ReviewRecord.id)
         .offset(bindparam("skip", type_=Integer))
-        .limit(1)
+        .limit(bindparam("limit", type_=Integer) if leased else 1)
+    )
+
+
+def held_count(session: Session, review: Review, user: User, stage: str) -> int:
+    """Pending records at ``stage`` leased to other reviewers now."""
+    return (
+        session.scalar(
+            select(func.count(ScreeningLease.review_record_id)).where(
+                ScreeningLease.review_id == review.id,
+                ScreeningLease.stage == stage,
+                ScreeningLease.user_id != user.id,
+                ScreeningLease.expires_at > utcnow(),
+            )
+        )
+        or 0
     )
 
 
@@ -184,7 +246,8 @@ def progress(*, session: Session, review: Review, user: User, stage: str) -> Pro
             float(score_sum or 0.0), float(square_sum or 0.0), queued_n
         )
         recall = found / (found + expected) if (found + expected) > 0 else None
-    return Progress(stage, done, left, queued_n, decided, recall, expected, low, high)
+    held = held_count(session, review, user, stage) if rules.reviewers_per_record == 1 else 0
+    return Progress(stage, done, left, queued_n, decided, recall, expected, low, high, held)
 
 
 def _blocked_for(session: Session, review: Review, user: User, stage: str, needed: int) -> int:

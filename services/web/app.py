@@ -4,7 +4,9 @@ Sessions are Starlette's signed cookie (itsdangerous), signed with SECRET_KEY or
 generated in DATA_DIR (:meth:`Settings.session_secret`): HttpOnly, SameSite=Lax, Secure when the
 base URL is https; the user's session version and an absolute lifetime are checked on each
 request (:mod:`services.web.security`). Every state-changing request must carry the session's
-CSRF token; bodies are capped and checked first (:mod:`services.web.guard`). Every response
+CSRF token; bodies are capped and checked first (:mod:`services.web.guard`). A request whose
+database was busy is tried again, then answered 503 with Retry-After; an unexpected error is
+answered 500 in the API's JSON error shape (:mod:`services.web.retry`). Every response
 carries ``Server-Timing: app;dur=<ms>`` (read by benchmarks/queue_pages.py); everything but
 static files ``Cache-Control: no-store``.
 """
@@ -33,6 +35,7 @@ from services.web import api_docs, errors
 from services.web.cache import SnapshotCache
 from services.web.guard import RequestGuard
 from services.web.recompute import LocalRecompute
+from services.web.retry import BusyRetry
 from services.web.routes import (
     auth,
     conflicts,
@@ -69,13 +72,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.refitter is not None:
             app.state.refitter.stop()
         app.state.recompute.close()
+        app.state.background_engine.dispose()
         gc.unfreeze()
 
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the app for ``settings`` (database URL, secret key, base URL)."""
     secret = settings.session_secret()
-    engine = make_engine(settings.database_url)
+    # requests wait a few seconds for a busy database, then BusyRetry tries again or answers
+    # 503; the recompute off the request waits as long as the workers do
+    engine = make_engine(settings.database_url, lock_wait=settings.web_db_busy_timeout)
+    background_engine = make_engine(settings.database_url)
     app = FastAPI(
         title="living-review",
         summary="Screen records, resolve conflicts, confirm extractions, follow the estimate.",
@@ -87,6 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.background_engine = background_engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.templates = make_templates()
     app.state.refitter = (
@@ -95,7 +103,7 @@ def create_app(settings: Settings) -> FastAPI:
         else QueueRefitter(settings.database_url, debounce=settings.queue_refit_seconds)
     )
     app.state.recompute = LocalRecompute(
-        app.state.sessions,
+        make_sessionmaker(background_engine),
         make_review_lock(None, settings.data_dir),
         settings.recompute_debounce_seconds,
         base_url=settings.base_url,
@@ -106,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
         from workers.celery_app import configure
 
         configure(settings)  # the tasks enqueued here use this app's broker, not the env's
+    app.add_middleware(BusyRetry, attempts=settings.web_db_attempts)
     app.add_middleware(RequestGuard)
     app.add_middleware(
         SessionMiddleware,

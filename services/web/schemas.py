@@ -57,6 +57,7 @@ class ProgressOut(BaseModel):
     expected_relevant_left: float | None
     relevant_left_low: float | None = None
     relevant_left_high: float | None = None
+    held_by_others: int = 0
 
 
 class NextOut(BaseModel):

@@ -22,7 +22,7 @@ from services.screening.decisions import change_decision, my_decisions, record_n
 from services.screening.queue import check_stage
 from services.screening.rules import TITLE_ABSTRACT, rules_of
 from services.web.cards import record_card
-from services.web.deps import DbSession, Member
+from services.web.deps import DbSession, Member, ReviewAccess
 from services.web.schemas import ChangeIn, DecisionIn, DecisionOut, NextOut, ProgressOut, RecordOut
 from services.web.security import csrf_protect, flash
 
@@ -34,6 +34,21 @@ def refit_later(request: Request, review_id: int) -> None:
     refitter = request.app.state.refitter
     if refitter is not None:
         refitter.poke(review_id)
+
+
+def serve_next(
+    request: Request, session: Session, access: ReviewAccess, stage: str
+) -> ReviewRecord | None:
+    """The reviewer's next record, leased to them in single screening (committed here)."""
+    rr = next_record(
+        session=session,
+        review=access.review,
+        user=access.user,
+        stage=stage,
+        lease_seconds=request.app.state.settings.screening_lease_seconds,
+    )
+    session.commit()
+    return rr
 
 
 def record_out(rr: ReviewRecord) -> RecordOut:
@@ -81,12 +96,12 @@ def screen_page(
     request: Request, access: Member, session: DbSession, stage: str = TITLE_ABSTRACT
 ) -> Response:
     check_stage(stage)
-    rr = next_record(session=session, review=access.review, user=access.user, stage=stage)
+    rr = serve_next(request, session, access, stage)
     rules = rules_of(access.review)
-    waiting = 0
+    waiting = held = 0
     if rr is None:
         p = progress(session=session, review=access.review, user=access.user, stage=stage)
-        waiting = p.queued - p.left_for_user
+        waiting, held = p.queued - p.left_for_user, p.held_by_others
     return request.app.state.templates.TemplateResponse(
         request,
         "screen.html",
@@ -99,6 +114,7 @@ def screen_page(
             "rules": rules,
             "card": record_card(session, rr) if rr else None,
             "waiting": waiting,
+            "held": held,
         },
     )
 
@@ -165,9 +181,15 @@ def screen_undo(
 
 
 @router.get("/api/reviews/{slug}/queue/next", response_model=NextOut, tags=["screening"])
-def api_next(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT) -> NextOut:
-    """The next record for the signed-in reviewer at ``stage`` (null when done), and progress."""
-    rr = next_record(session=session, review=access.review, user=access.user, stage=stage)
+def api_next(
+    request: Request, access: Member, session: DbSession, stage: str = TITLE_ABSTRACT
+) -> NextOut:
+    """The next record for the signed-in reviewer at ``stage`` (null when done), and progress.
+
+    In single screening the record is leased to the reviewer for SCREENING_LEASE_SECONDS:
+    other reviewers are served other records meanwhile (``progress.held_by_others`` counts the
+    records leased to them)."""
+    rr = serve_next(request, session, access, stage)
     p = progress(session=session, review=access.review, user=access.user, stage=stage)
     return NextOut(
         record=record_out(rr) if rr else None,
@@ -189,7 +211,11 @@ def api_progress(access: Member, session: DbSession, stage: str = TITLE_ABSTRACT
     response_model=DecisionOut,
     status_code=201,
     tags=["screening"],
-    responses={409: {"description": "record moved on"}, 422: {"description": "bad field (named)"}},
+    responses={
+        409: {"description": "record moved on"},
+        422: {"description": "bad field (named)"},
+        503: {"description": "database busy: nothing saved, send again after Retry-After"},
+    },
 )
 def api_decide(
     request: Request, body: DecisionIn, access: Member, session: DbSession

@@ -10,7 +10,7 @@ from harvest_helpers import init_review, ldh_protocol, options, update
 from sqlalchemy import select
 
 from classifiers import persistence
-from db.models import ClassifierModel, Record, ReviewRecord, ScreeningDecision
+from db.models import ClassifierModel, Record, ReviewRecord, ScreeningDecision, SearchRun
 from services.pubmed.replay import ReplayServer
 from services.pubmed.xmlbuild import synthetic_articles, write_article_set
 
@@ -124,3 +124,58 @@ def test_a_record_included_by_a_reviewer_gets_its_extraction_proposal(session_fa
         # "Of 62 patients, 41 (66.1%) showed resorption" in the demo abstract
         assert proposal.fields["n_total"]["value"] == 62
         assert proposal.fields["n_resorbed"]["value"] == 41
+
+
+def test_prescreen_writes_in_chunks_and_a_rerun_after_a_crash_counts_each_once(
+        session_factory, tmp_path: Path) -> None:
+    """Stands for an update pre-screening a large window whose process dies part-way through
+    the writes (here: the third chunk's commit fails): what was committed stays, the run is not
+    ``screened``, and the re-run writes the rest, counting every record once."""
+    from sqlalchemy import event, func
+
+    from services import runs
+    from services import update as steps
+
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    write_article_set(folder / "window.xml",
+                      synthetic_articles(230, dt.date(2024, 1, 2), 5, first_pmid=93_000_000, seed=5))
+    with session_factory.begin() as session:
+        run_id = runs.begin(session, protocol, dt.date(2024, 1, 10)).id
+    with ReplayServer(folder) as server:
+        steps.harvest(session_factory, run_id, options(server.url).make_client())
+    engine = session_factory.kw["bind"]
+    commits: list[int] = []
+
+    def crash_on_the_third(_connection) -> None:  # type: ignore[no-untyped-def]
+        commits.append(1)
+        if len(commits) == 3:
+            raise RuntimeError("the process died")
+
+    def left_new() -> int:
+        with session_factory() as session:
+            return int(session.scalar(select(func.count(ReviewRecord.id)).where(
+                ReviewRecord.state == "new")) or 0)
+
+    event.listen(engine, "commit", crash_on_the_third)
+    with pytest.raises(RuntimeError, match="died"):
+        steps.prescreen(session_factory, run_id, chunk=50)
+    event.remove(engine, "commit", crash_on_the_third)
+    assert left_new() == 230 - 2 * 50  # two chunks of 50 were committed, the third was not
+    with session_factory() as session:
+        run = session.get_one(SearchRun, run_id)
+        assert run.status == "harvested"
+        assert run.stats["prescreen_partial"]["records"] == 100
+    summary = steps.prescreen(session_factory, run_id, chunk=50)
+    assert left_new() == 0
+    assert summary["records"] == 230
+    assert summary["rule_excluded"] + summary["model_excluded"] + summary["queued"] == 230
+    with session_factory() as session:
+        run = session.get_one(SearchRun, run_id)
+        assert run.status == "screened" and "prescreen_partial" not in run.stats
+        machine = session.scalar(select(func.count(ScreeningDecision.id)).where(
+            ScreeningDecision.source.in_(("rule", "model"))))
+        assert machine == summary["rule_excluded"] + summary["model_excluded"]
+    assert steps.prescreen(session_factory, run_id) == summary  # asked again: what it did
