@@ -46,21 +46,26 @@ from db.migrate import upgrade  # noqa: E402
 from db.models import Membership, Record, Review, ReviewRecord, User  # noqa: E402
 from db.session import make_engine, make_sessionmaker  # noqa: E402
 from services.accounts import hash_password  # noqa: E402
+from services.protocol import parse_protocol  # noqa: E402
 from services.screening.active import QueueRefitter  # noqa: E402
 from services.settings import Settings  # noqa: E402
 from services.web import create_app  # noqa: E402
 
 SLUG = "bench_review"
 PASSWORD = "benchmark password"
-PROTOCOL = {
-    "slug": SLUG,
-    "title": "Benchmark",
-    "screening": {
+
+
+def protocol() -> dict:  # type: ignore[type-arg]
+    """The LDH protocol as review ``bench_review``: single screening, two exclusion reasons."""
+    text = (_HERE.parent / "reviews" / "ldh_resorption" / "protocol.toml").read_text()
+    data = parse_protocol(text, source="benchmark").model_dump(mode="json")
+    data["slug"], data["title"] = SLUG, "Benchmark"
+    data["screening"] |= {
         "reviewers_per_record": 1,
         "exclusion_reasons": ["Off topic", "No data"],
         "keywords": ["resorption", "lumbar", "herniation"],
-    },
-}
+    }
+    return data
 
 
 def load(url: str, n: int) -> None:
@@ -70,7 +75,7 @@ def load(url: str, n: int) -> None:
     rng = random.Random(7)
     factory = make_sessionmaker(engine)
     with factory() as session, session.begin():
-        review = Review(slug=SLUG, title="Benchmark", protocol=PROTOCOL, protocol_hash="b")
+        review = Review(slug=SLUG, title="Benchmark", protocol=protocol(), protocol_hash="b")
         user = User(email="bench@example.org", name="Bench", password_hash=hash_password(PASSWORD))
         session.add_all([review, user])
         session.flush()

@@ -261,7 +261,11 @@ def run(args: argparse.Namespace, work: Path, url: str) -> dict[str, object]:
         for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in procs:
-            proc.wait(60)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:  # e.g. a queue refit still running in the server
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
         for handle in logs.values():
             handle.close()
     engine = make_engine(url)

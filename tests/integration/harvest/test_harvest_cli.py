@@ -83,7 +83,7 @@ def test_demo_update_then_status_json(env: dict[str, str]) -> None:
 
 
 UPDATE_KEYS = {"review", "run_id", "status", "window_start", "window_end", "found", "new",
-               "updated", "linked", "deleted", "requests", "steps", "error"}
+               "updated", "linked", "deleted", "requests", "steps", "error", "resumed"}
 STATUS_KEYS = {"review", "title", "records", "records_by_state", "linked_to_baseline", "queued",
                "excluded", "included", "studies_included", "studies_retracted", "records_retracted",
                "last_run"}
