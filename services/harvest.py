@@ -351,6 +351,16 @@ def _link_chunk(
         )
 
 
+def flag_retractions(session: Session, review_id: int, records: Iterable[PubMedRecord]) -> list[int]:
+    """Flag what ``records`` retract (as :func:`store_records` does) once more; the studies newly
+    flagged. For a window stored in chunks: a notice stored before the record it retracts."""
+    counts = StoreCounts()
+    index = StudyIndex(session.scalars(select(Study).where(Study.review_id == review_id)))
+    _flag_retractions(session, review_id, records, index, counts)
+    session.flush()
+    return counts.retractions
+
+
 def _mark_deleted(session: Session, pmids: list[int]) -> int:
     if not pmids:
         return 0
