@@ -20,6 +20,7 @@ Errors: none of its own; database errors propagate to the caller, which settles 
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import logging
@@ -54,7 +55,9 @@ class Applied:
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Applied:
-        return cls(**(data or {}))
+        # a copy: lists changed in place would leave the run's JSON equal to what it was, and
+        # SQLAlchemy would write nothing
+        return cls(**copy.deepcopy(data or {}))
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
