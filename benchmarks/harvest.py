@@ -17,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import resource
+import shutil
 import socket
 import subprocess
 import sys
@@ -66,8 +67,15 @@ def rss_mb() -> int:
 
 
 def one(records: int, database_url: str | None, batch: int) -> dict[str, Any]:
-    """One harvest of ``records`` synthetic records, in this process."""
+    """One harvest of ``records`` synthetic records, in this process (its files deleted after)."""
     work = Path(tempfile.mkdtemp(prefix="lr-harvest-bench-"))
+    try:
+        return measure(work, records, database_url, batch)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path, records: int, database_url: str | None, batch: int) -> dict[str, Any]:
     snapshot = write_synthetic_snapshot(work / "snapshot", records, dt.date(2024, 1, 1), 60)
     url = database_url or f"sqlite:///{work / 'bench.sqlite3'}"
     engine = make_engine(url)
@@ -145,7 +153,10 @@ def one(records: int, database_url: str | None, batch: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[50_000])
-    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
+    parser.add_argument(
+        "--database-url", default=None,
+        help="an empty database per size (default: a temporary SQLite file)",
+    )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
