@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import HarvestStaging, ReviewRecord, SearchRun, Study
 from services import runs
 from services import update as steps
-from services.pubmed.errors import IncompleteFetchError
+from services.pubmed.errors import EntrezUnavailableError, IncompleteFetchError
 from services.pubmed.replay import ReplayServer
 from services.pubmed.xmlbuild import Article, write_article_set
 
@@ -105,9 +105,9 @@ def test_a_harvest_failing_mid_fetch_stores_nothing_in_records(session_factory, 
     with session_factory.begin() as session:
         run_id = runs.begin(session, protocol, WEEK1_END).id
     # the first batch of 5 arrives and is staged, then efetch keeps failing
-    with ReplayServer(demo_snapshot, faults="slow=0@efetch:1,500@efetch:*") as server:
-        with pytest.raises(Exception, match="HTTP 500"):
-            steps.harvest(session_factory, run_id, options(server.url, batch=5, tries=2).make_client())
+    with ReplayServer(demo_snapshot, faults="slow=0@efetch:1,500@efetch:*") as server, \
+            pytest.raises(EntrezUnavailableError, match="HTTP 500"):
+        steps.harvest(session_factory, run_id, options(server.url, batch=5, tries=2).make_client())
     assert staged_rows(session_factory) == 5  # streamed: the batch was staged as it arrived
     assert record_count(session_factory) == 0 and links(session_factory) == 0
     with ReplayServer(demo_snapshot) as server:  # the step again: the fetch is redone whole
