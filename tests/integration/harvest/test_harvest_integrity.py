@@ -8,6 +8,7 @@ what NCBI sends under load with HTTP 200: a ``PubmedArticleSet`` holding fewer a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 import subprocess
@@ -207,3 +208,23 @@ def test_a_writer_beside_the_harvest_commits_between_its_chunks(sqlite_url, demo
     assert errors == [] and len(written) == 1
     assert 0 < written[0] < 10  # the reviewer wrote while the harvest was part-way through
     assert stats["unaccounted"] == 0 and stored == 10
+
+
+def test_the_cli_reports_fetched_and_fails_with_one_line_when_a_record_stays_lost(
+        sqlite_url, tmp_path) -> None:
+    from test_harvest_cli import _env, cli
+
+    env = _env(sqlite_url, tmp_path)  # ENTREZ_MAX_TRIES=3
+    assert cli("init", env=env).returncode == 0
+    lost = cli("update", "--snapshot", "demo", "--until", "2024-01-07",
+               "--fault", "short=1@efetch:*", env=env)
+    assert lost.returncode == 1 and "Traceback" not in lost.stderr
+    assert lost.stderr.strip().splitlines()[-1].startswith(
+        "error: update failed: efetch left out 1 of the 10 records esearch found for "
+        "2023-10-01..2024-01-07, also when asked for them by PMID 3 times (PMIDs 99000")
+    made_up = cli("update", "--snapshot", "demo", "--until", "2024-01-07",
+                  "--fault", "short=2@efetch:1", "--json", env=env)
+    assert made_up.returncode == 0, made_up.stderr
+    answer = json.loads(made_up.stdout)
+    assert (answer["window_start"], answer["found"], answer["fetched"], answer["new"]) == (
+        "2023-10-01", 10, 10, 10)
