@@ -1,12 +1,14 @@
-"""Harvest throughput: parse + store of N records served by the replay server (rate limit off).
+"""Harvest throughput and memory: fetch, parse, stage and apply N records from the replay server.
 
-    python benchmarks/harvest.py [--records 50000] [--database-url URL] [--json]
+    python benchmarks/harvest.py [--records 50000 200000] [--database-url URL] [--json]
 
-The replay server runs in its own process (``living-review replay-server``) so that the measured
-process does only the client's work. Printed: wall time of the whole harvest, time spent waiting
-for and reading responses, parsing (lxml), storing (upsert + links, one transaction), records/s
-for parse + store (the local side that must keep up with NCBI's 5,000 records/s ceiling with an
-API key), and the peak resident memory of this process.
+Each size runs in a fresh process of its own (peak RSS is per process), and the replay server in
+another process again (``living-review replay-server``), so the measured process does only the
+harvest's work: the harvest step as an update runs it (:func:`services.update.harvest`: esearch,
+efetch batch by batch, each batch parsed and staged as it arrives, then the staged window applied
+to ``records`` in chunks). Printed per size: wall time of the harvest, of fetching + staging and
+of applying, time spent parsing (lxml), records/s end to end, the resident memory before the
+harvest and the process's peak resident memory (``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -15,18 +17,21 @@ import argparse
 import datetime as dt
 import json
 import resource
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from db.migrate import upgrade  # noqa: E402
 from db.session import make_engine, make_sessionmaker  # noqa: E402
+from services import update as steps  # noqa: E402
 from services.protocol import load_protocol  # noqa: E402
 from services.pubmed import client as client_module  # noqa: E402
 from services.pubmed.client import ClientConfig, EntrezClient  # noqa: E402
@@ -34,7 +39,8 @@ from services.pubmed.ratelimit import NoRateLimit  # noqa: E402
 from services.pubmed.xmlbuild import write_synthetic_snapshot  # noqa: E402
 from services.reviews import ensure_review  # noqa: E402
 from services.runs import begin  # noqa: E402
-from services.update import fetch_window, store_harvest  # noqa: E402
+
+START, UNTIL = dt.date(2023, 12, 1), dt.date(2024, 3, 31)
 
 
 def free_port() -> int:
@@ -43,7 +49,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(port: int, timeout: float = 120) -> None:
+def wait_for(port: int, timeout: float = 600) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         with socket.socket() as sock:
@@ -53,97 +59,126 @@ def wait_for(port: int, timeout: float = 120) -> None:
     raise SystemExit("replay server did not start")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--database-url", default=None, help="default: a temporary SQLite file")
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+def rss_mb() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024)
+    return 0
 
+
+def one(records: int, database_url: str | None, batch: int) -> dict[str, Any]:
+    """One harvest of ``records`` synthetic records, in this process (its files deleted after)."""
     work = Path(tempfile.mkdtemp(prefix="lr-harvest-bench-"))
-    snapshot = write_synthetic_snapshot(work / "snapshot", args.records, dt.date(2024, 1, 1), 60)
-    url = args.database_url or f"sqlite:///{work / 'bench.sqlite3'}"
+    try:
+        return measure(work, records, database_url, batch)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(work: Path, records: int, database_url: str | None, batch: int) -> dict[str, Any]:
+    snapshot = write_synthetic_snapshot(work / "snapshot", records, dt.date(2024, 1, 1), 60)
+    url = database_url or f"sqlite:///{work / 'bench.sqlite3'}"
     engine = make_engine(url)
     upgrade(engine)
     factory = make_sessionmaker(engine)
     protocol = load_protocol(ROOT / "reviews", "ldh_resorption")
     protocol = protocol.model_copy(
-        update={"search": protocol.search.model_copy(update={"start_date": dt.date(2023, 12, 1)})}
+        update={"search": protocol.search.model_copy(update={"start_date": START})}
     )
     with factory.begin() as session:
         ensure_review(session, protocol)
-
+        run_id = begin(session, protocol, UNTIL).id
     port = free_port()
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "services.cli",
-            "replay-server",
-            "--snapshot",
-            str(snapshot),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "services.cli", "replay-server", "--snapshot", str(snapshot),
+         "--port", str(port)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
+    timings = {"parse": 0.0, "apply": 0.0}
+    parse, apply = client_module.parse_article_set, steps.apply_staged
+
+    def timed_parse(body: bytes) -> Any:
+        started = time.perf_counter()
+        try:
+            return parse(body)
+        finally:
+            timings["parse"] += time.perf_counter() - started
+
+    def timed_apply(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return apply(*args, **kwargs)
+        finally:
+            timings["apply"] += time.perf_counter() - started
+
+    # instrumentation for this benchmark only
+    client_module.parse_article_set = timed_parse  # type: ignore[assignment]
+    steps.apply_staged = timed_apply  # type: ignore[assignment]
     try:
         wait_for(port)
         config = ClientConfig(
-            base_url=f"http://127.0.0.1:{port}/entrez/eutils/",
-            api_key="bench",
-            batch_size=args.batch,
-            timeout=120,
+            base_url=f"http://127.0.0.1:{port}/entrez/eutils/", api_key="bench",
+            batch_size=batch, timeout=600,
         )
         client = EntrezClient(config, NoRateLimit())
-        parse_seconds = 0.0
-        original = client_module.parse_article_set
-
-        def timed_parse(body: bytes):  # type: ignore[no-untyped-def]
-            nonlocal parse_seconds
-            started = time.perf_counter()
-            try:
-                return original(body)
-            finally:
-                parse_seconds += time.perf_counter() - started
-
-        client_module.parse_article_set = timed_parse  # instrumentation for this benchmark only
-        with factory.begin() as session:
-            run = begin(
-                session, protocol, dt.date(2024, 3, 31)
-            )
-            run_id = run.id
+        before = rss_mb()
         started = time.perf_counter()
-        articles, windows = fetch_window(
-            client, protocol.search.term, dt.date(2023, 12, 1), dt.date(2024, 3, 31)
-        )
-        fetch_seconds = time.perf_counter() - started
-        store_started = time.perf_counter()
-        store_harvest(factory, run_id, articles, windows, client.requests)
-        store_seconds = time.perf_counter() - store_started
+        steps.harvest(factory, run_id, client)
+        seconds = time.perf_counter() - started
     finally:
         server.terminate()
-        server.wait(timeout=30)
-    n = len(articles.records)
-    result = {
-        "records": n,
+        server.wait(timeout=60)
+    with factory() as session:
+        from db.models import SearchRun
+
+        run = session.get_one(SearchRun, run_id)
+        fetched, new, status = run.n_fetched, run.n_new, run.status
+    return {
+        "records": records,
+        "fetched": fetched,
+        "new": new,
+        "status": status,
         "requests": client.requests,
         "database": engine.dialect.name,
-        "fetch_seconds": round(fetch_seconds, 2),
-        "parse_seconds": round(parse_seconds, 2),
-        "store_seconds": round(store_seconds, 2),
-        "parse_store_records_per_s": round(n / (parse_seconds + store_seconds)),
-        "end_to_end_records_per_s": round(n / (fetch_seconds + store_seconds)),
+        "harvest_seconds": round(seconds, 1),
+        "fetch_stage_seconds": round(seconds - timings["apply"], 1),
+        "apply_seconds": round(timings["apply"], 1),
+        "parse_seconds": round(timings["parse"], 1),
+        "end_to_end_records_per_s": round(records / seconds),
+        "rss_before_harvest_mb": before,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--records", type=int, nargs="+", default=[50_000])
+    parser.add_argument(
+        "--database-url", default=None,
+        help="an empty database per size (default: a temporary SQLite file)",
+    )
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.records[0], args.database_url, args.batch)))
         return
-    for key, value in result.items():
-        print(f"{key:>28}: {value}")
+    results = []
+    for n in args.records:
+        command = [sys.executable, str(Path(__file__).resolve()), "--one", "--records", str(n),
+                   "--batch", str(args.batch)]
+        if args.database_url:
+            command += ["--database-url", args.database_url]
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for result in results:
+        for key, value in result.items():
+            print(f"{key:>26}: {value}")
+        print()
 
 
 if __name__ == "__main__":

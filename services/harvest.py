@@ -6,7 +6,10 @@ the update lock is per review, so two reviews may store the same PMIDs at once: 
 written with ``INSERT … ON CONFLICT (pmid) DO NOTHING`` (the constraint decides, never a
 SELECT), all inserts first and in PMID order, then the existing rows are locked in PMID order
 (``FOR UPDATE`` on PostgreSQL) to be revised, so two such transactions neither collide nor
-deadlock. Articles that could not be read are kept by ``store_quarantined``. A record whose content changed gets a new
+deadlock. The harvest calls it once per chunk of a staged window (:mod:`services.staging`), each
+in its own short transaction, so the order holds within every transaction; a retraction notice
+stored before the record it retracts is applied again by ``flag_retractions`` at the end.
+Articles that could not be read are kept by ``store_quarantined``. A record whose content changed gets a new
 revision and its old content is kept in ``record_versions``. A record new to the review is
 linked to an included study when it is the same paper (DOI, else normalised title + year + first
 author) and then not queued again. Retractions of linked studies are flagged on the study.
@@ -349,6 +352,16 @@ def _link_chunk(
             statement.on_conflict_do_nothing(index_elements=["review_id", "record_id"]),
             links,
         )
+
+
+def flag_retractions(session: Session, review_id: int, records: Iterable[PubMedRecord]) -> list[int]:
+    """Flag what ``records`` retract (as :func:`store_records` does) once more; the studies newly
+    flagged. For a window stored in chunks: a notice stored before the record it retracts."""
+    counts = StoreCounts()
+    index = StudyIndex(session.scalars(select(Study).where(Study.review_id == review_id)))
+    _flag_retractions(session, review_id, records, index, counts)
+    session.flush()
+    return counts.retractions
 
 
 def _mark_deleted(session: Session, pmids: list[int]) -> int:

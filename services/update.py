@@ -4,8 +4,12 @@
 steps here do the work of one state each, and both the in-process path (:mod:`services.pipeline`)
 and the Celery tasks (:mod:`workers.tasks`) call them in the order of :data:`STEPS`:
 
-1. ``harvest``    searches and fetches the whole window first (network, outside any
-   transaction), then stores every record in one transaction (``started → harvested``). A search
+1. ``harvest``    searches the window, then fetches it batch by batch, each batch parsed and
+   staged (:mod:`services.staging`) in its own short transaction as it arrives, so memory holds
+   one batch whatever the window; a batch answering fewer records than asked is made up by
+   asking for the missing PMIDs by id, and the run fails if some stay missing. Only a window
+   staged whole is applied to ``records``, in chunks of short transactions, resumable; the run
+   becomes ``harvested`` when every chunk is applied (``started → harvested``). A search
    answering 0 records where every earlier window found some holds the run for a person.
 2. ``prescreen``  fits the model and works out every new record's outcome outside any
    transaction, then writes them 500 records per short transaction (``harvested → screened``
@@ -32,9 +36,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import AuditLog, SearchRun
-from services.harvest import store_quarantined, store_records
-from services.pubmed.client import EntrezClient
-from services.pubmed.parse import ArticleSet
+from services import staging
+from services.pubmed.client import EntrezClient, FetchTally
 from services.reviews import protocol_of
 from services.runs import RunHeldError, RunStatus, advance, at_least, review_of
 
@@ -55,6 +58,7 @@ class UpdateResult:
     window_start: str
     window_end: str
     found: int = 0
+    fetched: int = 0
     new: int = 0
     updated: int = 0
     linked: int = 0
@@ -68,23 +72,35 @@ class UpdateResult:
         return asdict(self)
 
 
-def fetch_window(
-    client: EntrezClient, term: str, start: dt.date, end: dt.date, progress: Progress | None = None
-) -> tuple[ArticleSet, list[dict[str, Any]]]:
-    """Every record created in [start, end] (with DeleteCitation PMIDs, unreadable and skipped
-    articles) and the sub-windows used."""
-    articles = ArticleSet(records=[], deleted=[])
+def stage_window(
+    factory: sessionmaker[Session],
+    run_id: int,
+    client: EntrezClient,
+    window: tuple[str, dt.date, dt.date],
+    progress: Progress | None = None,
+) -> tuple[list[dict[str, Any]], FetchTally]:
+    """Search the window, then fetch and stage it batch by batch (a transaction per batch);
+    the sub-windows used and what efetch answered.
+
+    Only one batch is held in memory at a time. Errors of PubMed propagate, leaving the run's
+    staged rows to be cleared (:func:`_clear_stale`) and ``records`` untouched.
+    """
+    term, start, end = window
     plan = client.plan(term, start, end)
     windows = [
         {"start": s.start.isoformat(), "end": s.end.isoformat(), "count": s.count} for s in plan
     ]
     total = sum(s.count for s in plan)
+    tally = FetchTally()
+    fetched = 0
     for search in plan:
-        for batch in client.fetch(search):
-            articles.extend(batch)
+        for batch in client.fetch(search, tally):
+            with factory.begin() as session:
+                staging.stage(session, run_id, batch)
+            fetched += len(batch.records)
             if progress:
-                progress(f"fetched {len(articles.records)}/{total} records")
-    return articles, windows
+                progress(f"fetched {fetched}/{total} records")
+    return windows, tally
 
 
 def harvest(
@@ -94,23 +110,34 @@ def harvest(
     progress: Progress | None = None,
     *,
     accept_empty: bool = False,
+    chunk: int = staging.CHUNK,
 ) -> dict[str, Any]:
-    """Fetch the run's window and store it in one transaction; idempotent per run.
+    """Fetch the run's window into staging, then apply it to ``records`` in chunks of ``chunk``
+    (a short transaction each); idempotent per run, resumable after a crash.
 
-    RunHeldError when the search found 0 records although every earlier window found some,
-    unless ``accept_empty`` (a person checked the search and PubMed).
+    A run whose window was staged completely resumes applying it; one that was not fetches it
+    again (its earlier batches cleared first). RunHeldError when the search found 0 records
+    although every earlier window found some, unless ``accept_empty`` (a person checked the
+    search and PubMed). :class:`services.pubmed.errors.IncompleteFetchError` when records
+    esearch found stay missing from efetch's answers: nothing is stored then.
     """
+    _clear_stale(factory, chunk)
     with factory() as session:
         run = session.get_one(SearchRun, run_id)
         if at_least(run, RunStatus.HARVESTED):
             return dict(run.stats)
-        term, start, end, review_id = run.query, run.window_start, run.window_end, run.review_id
-    before = client.requests
-    articles, windows = fetch_window(client, term, start, end, progress)
-    found = sum(w["count"] for w in windows)
-    if found == 0 and not accept_empty:
-        _hold_if_unexpectedly_empty(factory, review_id, start, end)
-    return store_harvest(factory, run_id, articles, windows, client.requests - before)
+        staged = bool((run.stats or {}).get("staged"))
+        window = (run.query, run.window_start, run.window_end)
+        review_id = run.review_id
+    if not staged:
+        _clear(factory, run_id, chunk)  # batches of an attempt that did not finish fetching
+        before = client.requests
+        windows, tally = stage_window(factory, run_id, client, window, progress)
+        found = sum(w["count"] for w in windows)
+        if found == 0 and not accept_empty:
+            _hold_if_unexpectedly_empty(factory, review_id, window[1], window[2])
+        _mark_staged(factory, run_id, windows, tally, client.requests - before)
+    return apply_staged(factory, run_id, progress, chunk=chunk)
 
 
 def _hold_if_unexpectedly_empty(
@@ -131,44 +158,76 @@ def _hold_if_unexpectedly_empty(
         )
 
 
-def store_harvest(
+def _mark_staged(
     factory: sessionmaker[Session],
     run_id: int,
-    articles: ArticleSet,
     windows: list[dict[str, Any]],
+    tally: FetchTally,
     requests: int,
+) -> None:
+    """The whole window is staged: from now on the harvest only applies it."""
+    with factory.begin() as session:
+        run = session.get_one(SearchRun, run_id)
+        at_least(run, RunStatus.STARTED)  # a run settled meanwhile raises RunClosedError
+        run.windows = windows
+        run.n_found = sum(w["count"] for w in windows)
+        run.n_requests = requests
+        run.stats = {"staged": True, "efetch": tally.to_dict()}
+
+
+def apply_staged(
+    factory: sessionmaker[Session],
+    run_id: int,
+    progress: Progress | None = None,
+    *,
+    chunk: int = staging.CHUNK,
 ) -> dict[str, Any]:
-    """Store a fetched window in one transaction and mark the run ``harvested``.
+    """Apply a staged window chunk by chunk, then mark the run ``harvested``; resumable.
 
     Unreadable articles go to quarantine and skipped ones are listed on the run, so the run's
-    ``found`` is ``fetched`` + quarantined + skipped (+ ``unaccounted``, what efetch did not
-    return at all).
+    ``found`` is ``fetched`` + quarantined + skipped (+ ``unaccounted``, e.g. DeleteCitation
+    answers). The run's staged rows are cleared once it is harvested.
     """
+    with factory() as session:
+        total = staging.staged_count(session, run_id)
+    done = 0
+    for kind in staging.APPLIED_IN_ORDER:
+        while True:
+            with factory.begin() as session:
+                run = session.get_one(SearchRun, run_id)
+                if at_least(run, RunStatus.HARVESTED):
+                    return dict(run.stats)
+                applied = staging.apply_chunk(session, run, kind, chunk)
+            if not applied:
+                break
+            if kind == staging.RECORD:
+                done += applied
+                if progress:
+                    progress(f"stored {done}/{total} records")
+    stats = _finish_harvest(factory, run_id)
+    _clear(factory, run_id, chunk)
+    return stats
+
+
+def _finish_harvest(factory: sessionmaker[Session], run_id: int) -> dict[str, Any]:
     with factory.begin() as session:
         run = session.get_one(SearchRun, run_id)
         if at_least(run, RunStatus.HARVESTED):
             return dict(run.stats)
-        records = articles.records
-        counts = store_records(
-            session, review_id=run.review_id, run=run, records=records, deleted=articles.deleted
-        )
-        quarantined = store_quarantined(
-            session, review_id=run.review_id, run=run, items=articles.quarantined
-        )
-        skipped = [{"pmid": s.pmid, "reason": s.reason} for s in articles.skipped]
-        run.windows = windows
-        run.n_found = sum(w["count"] for w in windows)
-        run.n_fetched = len(records)
-        run.n_new, run.n_updated, run.n_linked = counts.new, counts.updated, counts.linked
-        run.n_deleted = counts.deleted
-        run.n_requests = requests
-        accounted = len(records) + len(articles.quarantined) + len(articles.skipped)
+        retracted = staging.flag_notices(session, run)
+        applied = staging.Applied.of(run.stats.get("applied"))
+        skipped = staging.skipped_items(session, run_id)
+        run.n_fetched = staging.staged_count(session, run_id)
+        run.n_new, run.n_updated, run.n_linked = applied.new, applied.updated, applied.linked
+        run.n_deleted = applied.deleted
+        accounted = run.n_fetched + len(applied.quarantined) + len(skipped)
         run.stats = {
-            "unchanged": counts.unchanged,
-            "retracted_studies": counts.retractions,
-            "quarantined": quarantined,
+            "unchanged": applied.unchanged,
+            "retracted_studies": applied.retracted_studies + retracted,
+            "quarantined": applied.quarantined,
             "skipped": skipped,
             "unaccounted": max(run.n_found - accounted, 0),
+            "efetch": run.stats.get("efetch", {}),
         }
         advance(run, RunStatus.HARVESTED)
         session.add(
@@ -177,10 +236,28 @@ def store_harvest(
                 action="run.harvested",
                 entity="search_run",
                 entity_id=run_id,
-                detail={"new": counts.new, "updated": counts.updated},
+                detail={"new": applied.new, "updated": applied.updated},
             )
         )
         return dict(run.stats)
+
+
+def _clear(factory: sessionmaker[Session], run_id: int, chunk: int) -> None:
+    """Delete a run's staged rows, a chunk per transaction."""
+    while True:
+        with factory.begin() as session:
+            if not staging.delete_some(session, run_id, chunk):
+                return
+
+
+def _clear_stale(factory: sessionmaker[Session], chunk: int) -> None:
+    """Clear the rows staged by runs that are no longer harvesting: runs that failed or were
+    held, and runs harvested before their rows were cleared (a crash)."""
+    with factory() as session:
+        stale = staging.stale_runs(session)
+    for run_id in stale:
+        logger.info("clearing the staged rows left by run %s", run_id)
+        _clear(factory, run_id, chunk)
 
 
 def prescreen(
@@ -310,6 +387,7 @@ def result_of(run: SearchRun, slug: str, steps: dict[str, Any] | None = None) ->
         window_start=run.window_start.isoformat(),
         window_end=run.window_end.isoformat(),
         found=run.n_found,
+        fetched=run.n_fetched,
         new=run.n_new,
         updated=run.n_updated,
         linked=run.n_linked,

@@ -11,6 +11,13 @@ sees it and two clients in one process never race. We retry 429/5xx, timeouts, c
 errors and truncated or malformed bodies with exponential backoff and jitter, then raise
 :class:`EntrezUnavailableError`.
 
+Every efetch batch on the history server is checked against what it was asked for
+(``min(retmax, count - retstart)`` articles, deletions and unreadable items): NCBI sometimes
+answers a batch with fewer articles, or an empty ``PubmedArticleSet``, with HTTP 200. After a
+search's last batch, the PMIDs its short batches left out are found from the search's ``IdList``
+(esearch again with ``retmax`` up to the cap) and asked for by PMID; those still missing after
+``max_tries`` rounds raise :class:`IncompleteFetchError` and the run keeps its window.
+
 Answers are parsed by lxml with DTDs, entities and the network off
 (:mod:`services.pubmed.safexml`); an esearch answer that did not search the query as written
 raises (:mod:`services.pubmed.esearch`).
@@ -38,6 +45,7 @@ from lxml import etree
 from services.pubmed.errors import (
     EntrezQueryError,
     EntrezUnavailableError,
+    IncompleteFetchError,
     MalformedResponseError,
     WindowTooLargeError,
 )
@@ -87,6 +95,21 @@ class SearchResult:
     count: int
     webenv: str
     query_key: str
+    term: str = ""  # the term as sent, date range included: asked again for the IdList
+
+
+@dataclass
+class FetchTally:
+    """What efetch answered for the searches of a window, against what was asked."""
+
+    asked: int = 0  # records asked for from the history server
+    answered: int = 0  # articles, deletions, unreadable and skipped items answered
+    short_batches: int = 0  # batches answering fewer than asked
+    reasked: int = 0  # PMIDs asked for again by PMID
+    recovered: int = 0  # of those, the ones answered
+
+    def to_dict(self) -> dict[str, int]:
+        return dict(vars(self))
 
 
 @dataclass
@@ -135,7 +158,9 @@ class EntrezClient:
         def attempt() -> SearchResult:
             body = self._send("esearch", db="pubmed", term=window, usehistory="y", retmax=0)
             answer = read_esearch(body, window)
-            return SearchResult(start, end, answer.count, str(answer.webenv), str(answer.query_key))
+            return SearchResult(
+                start, end, answer.count, str(answer.webenv), str(answer.query_key), window
+            )
 
         return self._with_retries("esearch", attempt)
 
@@ -171,9 +196,29 @@ class EntrezClient:
 
         return self._with_retries("esearch", attempt)
 
+    def search_pmids(self, search: SearchResult) -> list[int]:
+        """The PMIDs a search found (its IdList, up to the esearch cap), searched again.
+
+        The same checks as :meth:`search`: a term PubMed did not search as written raises.
+        """
+
+        def attempt() -> list[int]:
+            body = self._send(
+                "esearch", db="pubmed", term=search.term, retmax=self.config.esearch_cap
+            )
+            answer = read_esearch(body, search.term, history=False)
+            if answer.count > len(answer.ids):
+                logger.warning(
+                    "esearch for %s..%s now finds %d records; its IdList holds %d",
+                    search.start, search.end, answer.count, len(answer.ids),
+                )
+            return list(answer.ids)
+
+        return self._with_retries("esearch IdList", attempt)
+
     def fetch_pmids(self, pmids: list[int]) -> ArticleSet:
         """efetch records by PMID (POST, one batch per ``batch_size``); unknown PMIDs are absent."""
-        records, deleted = [], []
+        out = ArticleSet(records=[], deleted=[])
         size = self.config.batch_size
         for start in range(0, len(pmids), size):
             chunk = ",".join(str(p) for p in pmids[start : start + size])
@@ -182,10 +227,8 @@ class EntrezClient:
                 body = self._send("efetch", db="pubmed", id=ids, retmode="xml")
                 return parse_article_set(body)
 
-            batch = self._with_retries(f"efetch {len(chunk.split(','))} PMIDs", attempt)
-            records.extend(batch.records)
-            deleted.extend(batch.deleted)
-        return ArticleSet(records=records, deleted=deleted)
+            out.extend(self._with_retries(f"efetch {len(chunk.split(','))} PMIDs", attempt))
+        return out
 
     def plan(
         self, term: str, start: dt.date, end: dt.date, datetype: str = "crdt"
@@ -205,13 +248,74 @@ class EntrezClient:
             term, middle + dt.timedelta(days=1), end, datetype
         )
 
-    def fetch(self, search: SearchResult) -> Iterator[ArticleSet]:
-        """efetch every record of a search from the history server, batch by batch."""
+    def fetch(self, search: SearchResult, tally: FetchTally | None = None) -> Iterator[ArticleSet]:
+        """efetch every record of a search from the history server, batch by batch.
+
+        Each batch is checked against what it was asked for; when some answered short, the
+        PMIDs they left out are asked for by PMID after the last batch (:meth:`_refetch`).
+        Raises :class:`IncompleteFetchError` when some stay missing. Only the PMIDs of this
+        search are held (at most the esearch cap), never its records.
+        """
+        tally = tally if tally is not None else FetchTally()
         size = self.config.batch_size
+        seen: set[int] = set()
+        unattributed = short = 0
         for retstart in range(0, search.count, size):
-            yield self._fetch_batch(search, retstart, size)
+            batch = self._fetch_batch(search, retstart, size)
+            asked, answered = min(size, search.count - retstart), batch.answered()
+            tally.asked += asked
+            tally.answered += answered
+            if answered < asked:
+                tally.short_batches += 1
+                short += asked - answered
+                logger.warning(
+                    "efetch retstart=%d of %s..%s answered %d of the %d records asked for",
+                    retstart, search.start, search.end, answered, asked,
+                )
+            seen |= batch.pmids()
+            unattributed += batch.unattributed()
+            yield batch
+        if short:
+            yield from self._refetch(search, seen, unattributed, tally)
 
     # --- internals --------------------------------------------------------------------
+
+    def _refetch(
+        self, search: SearchResult, seen: set[int], unattributed: int, tally: FetchTally
+    ) -> Iterator[ArticleSet]:
+        """Ask by PMID for the records of ``search`` its batches left out, in up to
+        ``max_tries`` rounds; IncompleteFetchError for those still missing.
+
+        The history server does not say which records a short batch left out: the search's
+        IdList does. Items without a readable PMID (``unattributed``) account for as many of
+        the PMIDs not seen.
+        """
+        missing = [p for p in self.search_pmids(search) if p not in seen]
+        tally.reasked += len(missing)
+        tries = self.config.max_tries
+        for attempt in range(1, tries + 1):
+            if len(missing) <= unattributed:
+                break
+            batch = self.fetch_pmids(missing)
+            answered = batch.pmids()
+            tally.recovered += sum(1 for p in missing if p in answered)
+            missing = [p for p in missing if p not in answered]
+            logger.warning(
+                "efetch by PMID for %s..%s: %d still missing after round %d of %d",
+                search.start, search.end, len(missing), attempt, tries,
+            )
+            if batch.answered():
+                yield batch
+            if len(missing) > unattributed and attempt < tries:
+                self._sleep(self._backoff(attempt, None))
+        if len(missing) > unattributed:
+            shown = ", ".join(str(p) for p in missing[:5]) + (", …" if len(missing) > 5 else "")
+            raise IncompleteFetchError(
+                f"efetch left out {len(missing)} of the {search.count} records esearch found "
+                f"for {search.start}..{search.end}, also when asked for them by PMID "
+                f"{tries} times (PMIDs {shown}); the run keeps its window and the next run "
+                "asks for it again"
+            )
 
     def _fetch_batch(self, search: SearchResult, retstart: int, size: int) -> ArticleSet:
         def attempt() -> ArticleSet:

@@ -19,7 +19,9 @@ PubMedError
 │                            asked for (a WebEnv); retried as transient
 ├── UnsafeXMLError           an answer declaring a DTD internal subset or entities (never sent
 │                            by NCBI): refused whole, nothing of it parsed or stored
-└── WindowTooLargeError      one day of create dates matches more records than esearch can return
+├── WindowTooLargeError      one day of create dates matches more records than esearch can return
+└── IncompleteFetchError     efetch kept answering without some records esearch found, even
+                             when they were asked for again by PMID (the run keeps its window)
 """
 
 
@@ -61,3 +63,7 @@ class UnsafeXMLError(PubMedError):
 
 class WindowTooLargeError(PubMedError):
     """A single-day create-date window still exceeds the esearch cap."""
+
+
+class IncompleteFetchError(PubMedError):
+    """Records esearch found stayed missing from efetch's answers, even asked for by PMID."""

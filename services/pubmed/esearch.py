@@ -61,6 +61,7 @@ class EsearchAnswer:
     webenv: str | None
     query_key: str | None
     translation: str | None
+    ids: tuple[int, ...] = ()  # the IdList: the first ``retmax`` PMIDs found
 
 
 def read_esearch(body: bytes, term: str, *, history: bool = True) -> EsearchAnswer:
@@ -95,6 +96,7 @@ def read_esearch(body: bytes, term: str, *, history: bool = True) -> EsearchAnsw
         webenv=webenv,
         query_key=query_key,
         translation=translation,
+        ids=tuple(int(t) for t in root.xpath("IdList/Id/text()") if str(t).strip().isdigit()),
     )
 
 

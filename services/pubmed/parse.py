@@ -146,6 +146,21 @@ class ArticleSet:
         self.quarantined.extend(other.quarantined)
         self.skipped.extend(other.skipped)
 
+    def answered(self) -> int:
+        """How many of the PMIDs asked for the answer accounts for, read or not."""
+        return len(self.records) + len(self.deleted) + len(self.quarantined) + len(self.skipped)
+
+    def pmids(self) -> set[int]:
+        """The PMIDs the answer accounts for (unreadable items whose PMID is a number too)."""
+        found = {r.pmid for r in self.records} | set(self.deleted)
+        others: list[Quarantined | Skipped] = [*self.quarantined, *self.skipped]
+        return found | {int(p) for x in others if (p := (x.pmid or "").strip()).isdigit()}
+
+    def unattributed(self) -> int:
+        """Items of the answer with no PMID that can be read: they account for someone."""
+        others: list[Quarantined | Skipped] = [*self.quarantined, *self.skipped]
+        return sum(1 for x in others if not (x.pmid or "").strip().isdigit())
+
 
 def parse_article_set(data: bytes) -> ArticleSet:
     """Parse one efetch response body; raise MalformedResponseError when it is not whole."""

@@ -22,7 +22,10 @@ output): ``phrasenotfound`` (an ``ErrorList/PhraseNotFound`` naming the query's 
 nor QueryKey), ``error`` (an ``<ERROR>`` element), ``httpdtd`` (a correct answer whose DOCTYPE
 names an ``http://`` DTD, as older E-utilities did). Hostile answers (efetch only): ``xxe`` (a
 DOCTYPE naming a DTD on this server and an external entity reading ``/etc/passwd``, used in an
-ArticleTitle), ``bomb`` (nested entity definitions that would expand to a gigabyte).
+ArticleTitle), ``bomb`` (nested entity definitions that would expand to a gigabyte). Short
+answers (efetch only, HTTP 200 and well-formed, as NCBI sometimes answers a batch under load):
+``short=N`` (the last N articles of the answer left out) and ``emptyset`` (a
+``PubmedArticleSet`` with no article at all).
 ``KIND@efetch`` or ``KIND@esearch`` restricts a fault to one utility.
 The server logs every request; ``GET /_log`` returns it as JSON and ``POST /_faults`` replaces
 the fault plan (body: the fault string), for tests and demos.
@@ -77,8 +80,11 @@ ANSWERS = (
     "httpdtd",
 )
 HOSTILE = ("xxe", "bomb")
+SHORT = ("short", "emptyset")  # efetch answers missing articles
 FAULT = re.compile(
-    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?|" + "|".join(ANSWERS + HOSTILE) + ")"
+    r"^(?P<kind>\d{3}|truncate|reset|slow=(?P<secs>[\d.]+)s?|short=(?P<drop>\d+)|"
+    + "|".join(ANSWERS + HOSTILE + SHORT[1:])
+    + ")"
     r"(?:@(?P<utility>esearch|efetch))?:(?P<count>\d+|\*)$"
 )
 
@@ -164,6 +170,7 @@ class Fault:
     remaining: float
     utility: str | None = None
     seconds: float = 0.0
+    drop: int = 0
 
 
 def parse_faults(spec: str | None) -> list[Fault]:
@@ -177,16 +184,18 @@ def parse_faults(spec: str | None) -> list[Fault]:
         if not match:
             raise FaultSpecError(
                 f"fault {item!r} not understood: use KIND[@esearch|@efetch]:COUNT with KIND an "
-                "HTTP status, truncate, reset, slow=SECONDS or one of "
-                + ", ".join(ANSWERS + HOSTILE)
+                "HTTP status, truncate, reset, slow=SECONDS, short=N or one of "
+                + ", ".join(ANSWERS + HOSTILE + SHORT[1:])
                 + ", and COUNT a number or *"
             )
-        kind = "slow" if match["secs"] else match["kind"]
+        kind = "slow" if match["secs"] else "short" if match["drop"] else match["kind"]
         count = float("inf") if match["count"] == "*" else float(match["count"])
         utility = match["utility"] or (
-            "esearch" if kind in ANSWERS else "efetch" if kind in HOSTILE else None
+            "esearch" if kind in ANSWERS else "efetch" if kind in HOSTILE + SHORT else None
         )
-        faults.append(Fault(kind, count, utility, float(match["secs"] or 0)))
+        faults.append(
+            Fault(kind, count, utility, float(match["secs"] or 0), int(match["drop"] or 0))
+        )
     return faults
 
 
@@ -383,6 +392,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return False
             self._send(200, self._hostile(self._efetch(params), fault.kind), "text/xml")
             return True
+        if fault.kind in SHORT:
+            if utility != "efetch":
+                return False
+            drop = None if fault.kind == "emptyset" else fault.drop
+            self._send(200, self._efetch(params, drop), "text/xml")
+            return True
         if fault.kind == "truncate":
             body = self._esearch(params) if utility == "esearch" else self._efetch(params)
             self._send(200, body[: len(body) // 2], "text/xml")
@@ -439,7 +454,8 @@ class _Handler(BaseHTTPRequestHandler):
             "</eSearchResult>"
         ).encode()
 
-    def _efetch(self, params: dict[str, str]) -> bytes:
+    def _efetch(self, params: dict[str, str], drop: int | None = 0) -> bytes:
+        """The articles asked for; the last ``drop`` of them left out (every one for None)."""
         state = self.server.state
         if "id" in params:
             pmids = [p.strip() for p in params["id"].split(",") if p.strip()]
@@ -449,6 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(params.get("retstart", 0))
             pmids = pmids[start : start + int(params.get("retmax", 20))]
         parts = [state.by_pmid[p].xml for p in pmids if p in state.by_pmid]
+        parts = [] if drop is None else parts[: max(len(parts) - drop, 0)]
         return (
             b'<?xml version="1.0" encoding="UTF-8" ?>\n'
             + PUBMED_DOCTYPE.encode()

@@ -7,7 +7,9 @@ records are marked as such in their titles and journals; they are not real citat
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
@@ -137,11 +139,18 @@ def synthetic_articles(
     n: int, start: dt.date, days: int, *, first_pmid: int = 90_000_000, seed: int = 7
 ) -> list[Article]:
     """``n`` synthetic records with create dates spread evenly over ``days`` from ``start``."""
+    return list(iter_synthetic_articles(n, start, days, first_pmid=first_pmid, seed=seed))
+
+
+def iter_synthetic_articles(
+    n: int, start: dt.date, days: int, *, first_pmid: int = 90_000_000, seed: int = 7
+) -> Iterator[Article]:
+    """The records of :func:`synthetic_articles`, one at a time (a large snapshot is written
+    without holding it)."""
     rng = random.Random(seed)
-    articles = []
     for i in range(n):
         sentences = [" ".join(rng.choices(_WORDS, k=18)).capitalize() + "." for _ in range(8)]
-        articles.append(
+        yield (
             Article(
                 pmid=first_pmid + i,
                 title=f"Synthetic record {i}: " + " ".join(rng.choices(_WORDS, k=10)),
@@ -170,7 +179,6 @@ def synthetic_articles(
                 ),
             )
         )
-    return articles
 
 
 def write_synthetic_snapshot(
@@ -178,9 +186,8 @@ def write_synthetic_snapshot(
 ) -> Path:
     """A replay snapshot of ``n`` synthetic records, in files of ``per_file`` records."""
     directory.mkdir(parents=True, exist_ok=True)
-    articles = synthetic_articles(n, start, days)
+    articles = iter_synthetic_articles(n, start, days)
     for i in range(0, n, per_file):
-        write_article_set(
-            directory / f"synthetic-{i // per_file:04d}.xml", articles[i : i + per_file]
-        )
+        part = list(itertools.islice(articles, per_file))
+        write_article_set(directory / f"synthetic-{i // per_file:04d}.xml", part)
     return directory

@@ -84,9 +84,17 @@ def test_fault_plans() -> None:
         ("reset", float("inf"), None),
     ]
     assert faults[3].seconds == 0.5
-    for bad in ("429", "teapot:1", "500:x"):
+    for bad in ("429", "teapot:1", "500:x", "short:1", "short=x:1"):
         with pytest.raises(FaultSpecError):
             parse_faults(bad)
+
+
+def test_short_answer_faults_apply_to_efetch() -> None:
+    faults = parse_faults("short=3:1,emptyset:*")
+    assert [(f.kind, f.drop, f.remaining, f.utility) for f in faults] == [
+        ("short", 3, 1, "efetch"),
+        ("emptyset", 0, float("inf"), "efetch"),
+    ]
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after() -> None:
