@@ -4,9 +4,11 @@
 steps here do the work of one state each, and both the in-process path (:mod:`services.pipeline`)
 and the Celery tasks (:mod:`workers.tasks`) call them in the order of :data:`STEPS`:
 
-1. ``harvest``    searches and fetches the whole window first (network, outside any
-   transaction), then stores every record in one transaction (``started → harvested``). A search
-   answering 0 records where every earlier window found some holds the run for a person.
+1. ``harvest``    re-checks the review's older records first (:mod:`services.recheck`: revised,
+   retracted, corrected or deleted since the last update; its own short transaction, once per
+   run), then searches and fetches the whole window (network, outside any transaction), then
+   stores every record in one transaction (``started → harvested``). A search answering 0
+   records where every earlier window found some holds the run for a person.
 2. ``prescreen``  fits the model outside any transaction, then applies rules and model to the
    review's new records (``harvested → screened``).
 3. ``propose``    proposes extractions for included records that have none (stays ``screened``).
@@ -34,6 +36,7 @@ from db.models import AuditLog, SearchRun
 from services.harvest import store_quarantined, store_records
 from services.pubmed.client import EntrezClient
 from services.pubmed.parse import ArticleSet
+from services.recheck import recheck
 from services.reviews import protocol_of
 from services.runs import RunHeldError, RunStatus, advance, at_least, review_of
 
@@ -101,6 +104,7 @@ def harvest(
         if at_least(run, RunStatus.HARVESTED):
             return dict(run.stats)
         term, start, end, review_id = run.query, run.window_start, run.window_end, run.review_id
+    recheck(factory, run_id, client)  # older records first (services.recheck; issue 18)
     before = client.requests
     articles, windows = fetch_window(client, term, start, end, progress)
     found = sum(w["count"] for w in windows)
@@ -160,6 +164,8 @@ def store_harvest(
         run.n_requests = requests
         accounted = len(records) + len(articles.quarantined) + len(articles.skipped)
         run.stats = {
+            **_recheck_stats(run),  # kept from the re-check (issue 18)
+            "deletions": counts.deletions,
             "unchanged": counts.unchanged,
             "retracted_studies": counts.retractions,
             "quarantined": quarantined,
@@ -177,6 +183,10 @@ def store_harvest(
             )
         )
         return dict(run.stats)
+
+
+def _recheck_stats(run: SearchRun) -> dict[str, Any]:
+    return {"recheck": run.stats["recheck"]} if "recheck" in (run.stats or {}) else {}
 
 
 def prescreen(factory: sessionmaker[Session], run_id: int, *, seed: int = 0) -> dict[str, Any]:

@@ -234,6 +234,8 @@ def prisma_csv(counts: PrismaCounts) -> str:
         ("identification", "Records excluded by rules", counts.auto_excluded_rule),
         ("identification", "Records excluded by the classifier", counts.auto_excluded_model),
         ("identification", "Records awaiting automatic pre-screening", counts.awaiting_automation),
+        ("identification", "Records removed for other reasons (deleted from PubMed)",
+         counts.removed_deleted),
         ("screening", "Records screened", counts.screened),
         ("screening", "Records awaiting screening", counts.awaiting),
         ("screening", "Records excluded at title and abstract", counts.excluded_title_abstract),

@@ -20,8 +20,10 @@ CRDT = re.compile(r"(\d{4}/\d{2}/\d{2}):(\d{4}/\d{2}/\d{2})\[crdt\]")
 
 
 def crdt_windows(server: ReplayServer, since: int = 0) -> list[tuple[str, str]]:
+    """The create-date windows searched (the re-check of older records searches by [mdat])."""
     return [CRDT.search(e["params"]["term"]).groups()  # type: ignore[union-attr]
-            for e in server.state.log[since:] if e["utility"] == "esearch"]
+            for e in server.state.log[since:]
+            if e["utility"] == "esearch" and "[crdt]" in e["params"]["term"]]
 
 
 def test_baseline_import_counts(session_factory) -> None:
