@@ -298,3 +298,34 @@ def test_running_the_step_or_the_update_again_adds_nothing(session_factory, tmp_
     with session_factory() as session:
         again = session.get_one(SearchRun, third.run_id).stats["recheck"]
         assert again["changes"] == [] and again["since"] == "2024-01-23"
+
+
+def test_a_deletecitation_in_the_window_answer_takes_the_record_out_of_the_queue(
+    session_factory, tmp_path
+) -> None:
+    from services import runs
+    from services.digest.outbox import older_changes
+    from services.pubmed.parse import parse_article_set
+
+    protocol = ldh_protocol()
+    init_review(session_factory, protocol)
+    with ReplayServer(snapshot(tmp_path / "a", first_set())) as server:
+        update(session_factory, protocol, options(server.url), END1)
+    with session_factory.begin() as session:
+        run_id = runs.begin(session, protocol, END2).id
+    # an efetch answer of the window with a DeleteCitation element beside an article, as PubMed's
+    # update files carry them
+    write_article_set(tmp_path / "answer.xml", second_set()[-1:], deleted=[QUEUED])
+    answer = parse_article_set((tmp_path / "answer.xml").read_bytes())
+    window = [{"start": "2024-01-03", "end": END2.isoformat(), "count": 1}]
+    stats = steps.store_harvest(session_factory, run_id, answer, window, 2)
+    assert [(d["pmid"], d["state_before"], d["state"]) for d in stats["deletions"]] == [
+        (QUEUED, "queued", "deleted")
+    ]
+    with session_factory() as session:
+        assert session.scalars(select(ReviewRecord.state).join(Record).where(
+            Record.pmid == QUEUED)).one() == "deleted"
+        [(line, url)] = older_changes(session, run_id)
+    assert line.startswith(f"Deleted from PubMed: PMID {QUEUED} “Spontaneous resorption")
+    assert line.endswith("it left the screening queue")
+    assert url == f"https://pubmed.ncbi.nlm.nih.gov/{QUEUED}/"
