@@ -40,7 +40,7 @@ from db.models import (
     Study,
     utcnow,
 )
-from services.pubmed.parse import PubMedRecord, Quarantined, title_key
+from services.pubmed.parse import RETRACTION_REFS, PubMedRecord, Quarantined, title_key
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
@@ -447,7 +447,15 @@ def _flag_retractions(
 ) -> None:
     """Flag included studies whose record is retracted, or named by a retraction notice."""
     retracted = {r.pmid for r in records if r.is_retracted}
+    records = list(records)
     notices = {p: r.pmid for r in records for p in r.retracts}
+    # the record's own link to its notice ("RetractionIn"), when no notice was harvested with it
+    linked_notices = {
+        r.pmid: c["pmid"]
+        for r in records
+        for c in r.comments_corrections
+        if c["type"] in RETRACTION_REFS and c.get("pmid")
+    }
     targets = retracted | set(notices)
     if not targets:
         return
@@ -471,7 +479,7 @@ def _flag_retractions(
             {
                 "flag": "retracted",
                 "pmid": row.pmid,
-                "notice_pmid": notices.get(row.pmid),
+                "notice_pmid": notices.get(row.pmid) or linked_notices.get(row.pmid),
                 "at": dt.date.today().isoformat(),
             },
         ]

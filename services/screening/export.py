@@ -283,7 +283,8 @@ def records_ris(*, session: Session, review: Review) -> str:
         if row["abstract"]:
             lines.append(f"AB  - {_one_line(row['abstract'])}")
         lines.append(f"UR  - https://pubmed.ncbi.nlm.nih.gov/{row['pmid']}/")
-        status = row["decision"] or ("linked" if row["state"] == "linked" else "pending")
+        waiting = row["state"] if row["state"] in ("linked", "deleted") else "pending"
+        status = row["decision"] or waiting
         lines.append(f"KW  - screening:{status}")
         note = f"Screening: {status} ({row['stage']})"
         if row["reason"]:

@@ -164,7 +164,9 @@ def test_an_included_study_retracted_outside_the_overlap_is_retracted_and_in_the
     with session_factory() as session:
         dai = study(session, 20)
         assert dai.status == "retracted"
-        assert [f["pmid"] for f in dai.flags if f["flag"] == "retracted"] == [DAI]
+        assert [(f["pmid"], f["notice_pmid"]) for f in dai.flags if f["flag"] == "retracted"] == [
+            (DAI, NOTICE)
+        ]
         record = session.scalars(select(Record).where(Record.pmid == DAI)).one()
         assert record.is_retracted and record.revision == 2
         assert session.scalars(select(RecordVersion).where(
