@@ -242,7 +242,8 @@ class ReviewRecord(Timestamped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"))
     record_id: Mapped[int] = mapped_column(ForeignKey("records.id", ondelete="CASCADE"))
-    # new → (linked | auto_excluded | queued) → included | excluded ; maybe stays queued
+    # new → (linked | auto_excluded | queued) → included | excluded ; maybe stays queued;
+    # new | queued → deleted when PubMed deletes the record (services.harvest)
     state: Mapped[str] = mapped_column(String(20), default="new")
     stage: Mapped[str] = mapped_column(String(20), default="title_abstract")
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"))

@@ -13,6 +13,12 @@ Articles that could not be read are kept by ``store_quarantined``. A record whos
 revision and its old content is kept in ``record_versions``. A record new to the review is
 linked to an included study when it is the same paper (DOI, else normalised title + year + first
 author) and then not queued again. Retractions of linked studies are flagged on the study.
+
+A PMID PubMed deleted (``DeleteCitation``) marks its record ``is_deleted``; the review's links
+to it that still wait (``new``, ``queued``) move to state ``deleted`` (out of the queue, counted
+by PRISMA as removed before screening), every link gets the flag ``deleted``, an included study
+whose record it is gets a ``deleted`` flag (its status is left to a person), and each change is
+written to the audit log. Doing it again changes nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from db.models import (
     Study,
     utcnow,
 )
-from services.pubmed.parse import PubMedRecord, Quarantined, title_key
+from services.pubmed.parse import RETRACTION_REFS, PubMedRecord, Quarantined, title_key
 
 logger = logging.getLogger(__name__)
 CHUNK = 500
@@ -62,6 +68,8 @@ class StoreCounts:
     linked: int = 0
     deleted: int = 0
     retractions: list[int] = field(default_factory=list)
+    # what the deletions did to the review: one dict per deleted PMID with a link to the review
+    deletions: list[dict[str, Any]] = field(default_factory=list)
 
 
 class StudyIndex:
@@ -169,7 +177,7 @@ def store_records(
         items = [unique[p] for p in chunk]
         rows = _revise_chunk(session, items, attempted, stamp, run, counts)
         _link_chunk(session, review_id, run, rows, index, counts)
-    counts.deleted = _mark_deleted(session, list(deleted))
+    counts.deleted = _mark_deleted(session, review_id, list(deleted), index, counts)
     _flag_retractions(session, review_id, unique.values(), index, counts)
     session.flush()
     return counts
@@ -364,13 +372,83 @@ def flag_retractions(session: Session, review_id: int, records: Iterable[PubMedR
     return counts.retractions
 
 
-def _mark_deleted(session: Session, pmids: list[int]) -> int:
+PENDING_STATES = ("new", "queued")
+
+
+def _mark_deleted(
+    session: Session, review_id: int, pmids: list[int], index: StudyIndex, counts: StoreCounts
+) -> int:
+    """Mark the records of ``pmids`` deleted and take the review's pending links out of the
+    queue; flag included studies. The number of records marked."""
     if not pmids:
         return 0
-    rows = list(session.scalars(select(Record).where(Record.pmid.in_(pmids))))
+    rows = list(
+        session.scalars(select(Record).where(Record.pmid.in_(sorted(set(pmids)))))
+    )
     for row in rows:
         row.is_deleted = True
+    links = {
+        link.record_id: link
+        for link in session.scalars(
+            select(ReviewRecord).where(
+                ReviewRecord.review_id == review_id,
+                ReviewRecord.record_id.in_([r.id for r in rows]),
+            )
+        )
+    }
+    for row in rows:
+        link = links.get(row.id)
+        if link is None:
+            continue
+        # the study this record is of: its link's, else the study whose record it is
+        study = session.get(Study, link.study_id) if link.study_id else None
+        _delete_link(session, review_id, row, link, study or index.by_record.get(row.id), counts)
     return len(rows)
+
+
+def _delete_link(
+    session: Session,
+    review_id: int,
+    row: Record,
+    link: ReviewRecord,
+    study: Study | None,
+    counts: StoreCounts,
+) -> None:
+    changed = False
+    before = link.state
+    if "deleted" not in link.flags:
+        link.flags = [*link.flags, "deleted"]
+        changed = True
+    if link.state in PENDING_STATES:
+        link.state = "deleted"
+        link.reason = f"PubMed deleted PMID {row.pmid} (DeleteCitation)"
+        link.updated_at = utcnow()
+        changed = True
+    flagged = False
+    flags = study.flags if study is not None else []
+    known = any(isinstance(f, dict) and f.get("flag") == "deleted" for f in flags)
+    if study is not None and study.status == "included" and not known:
+        study.flags = [
+            *study.flags,
+            {"flag": "deleted", "pmid": row.pmid, "at": dt.date.today().isoformat()},
+        ]
+        flagged = changed = True
+    if not changed:
+        return
+    detail = {"pmid": row.pmid, "state_before": before, "study_id": study.id if study else None}
+    counts.deletions.append(detail | {"state": link.state, "study_flagged": flagged})
+    session.add(
+        AuditLog(
+            review_id=review_id,
+            action="record.deleted",
+            entity="review_record",
+            entity_id=link.id,
+            detail=detail,
+        )
+    )
+    logger.warning(
+        "review %s: PubMed deleted PMID %s (%s → %s)", review_id, row.pmid, before, link.state
+    )
 
 
 def _flag_retractions(
@@ -382,7 +460,15 @@ def _flag_retractions(
 ) -> None:
     """Flag included studies whose record is retracted, or named by a retraction notice."""
     retracted = {r.pmid for r in records if r.is_retracted}
+    records = list(records)
     notices = {p: r.pmid for r in records for p in r.retracts}
+    # the record's own link to its notice ("RetractionIn"), when no notice was harvested with it
+    linked_notices = {
+        r.pmid: c["pmid"]
+        for r in records
+        for c in r.comments_corrections
+        if c["type"] in RETRACTION_REFS and c.get("pmid")
+    }
     targets = retracted | set(notices)
     if not targets:
         return
@@ -406,7 +492,7 @@ def _flag_retractions(
             {
                 "flag": "retracted",
                 "pmid": row.pmid,
-                "notice_pmid": notices.get(row.pmid),
+                "notice_pmid": notices.get(row.pmid) or linked_notices.get(row.pmid),
                 "at": dt.date.today().isoformat(),
             },
         ]

@@ -52,6 +52,7 @@ class Applied:
     deleted: int = 0
     retracted_studies: list[int] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    deletions: list[dict[str, Any]] = field(default_factory=list)  # what deletions did to the review
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Applied:
@@ -132,6 +133,7 @@ def apply_chunk(session: Session, run: SearchRun, kind: str, chunk: int = CHUNK)
         pmids = [row.pmid for row in rows if row.pmid is not None]
         counts = store_records(session, review_id=run.review_id, run=run, records=[], deleted=pmids)
         applied.deleted += counts.deleted
+        applied.deletions += counts.deletions
     else:
         items = [_quarantined(row.data) for row in rows]
         applied.quarantined += store_quarantined(

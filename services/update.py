@@ -4,7 +4,9 @@
 steps here do the work of one state each, and both the in-process path (:mod:`services.pipeline`)
 and the Celery tasks (:mod:`workers.tasks`) call them in the order of :data:`STEPS`:
 
-1. ``harvest``    searches the window, then fetches it batch by batch, each batch parsed and
+1. ``harvest``    re-checks the review's older records first (:mod:`services.recheck`: revised,
+   retracted, corrected or deleted since the last update; its own short transaction, once per
+   run), then searches the window and fetches it batch by batch, each batch parsed and
    staged (:mod:`services.staging`) in its own short transaction as it arrives, so memory holds
    one batch whatever the window; a batch answering fewer records than asked is made up by
    asking for the missing PMIDs by id, and the run fails if some stay missing. Only a window
@@ -38,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.models import AuditLog, SearchRun
 from services import staging
 from services.pubmed.client import EntrezClient, FetchTally
+from services.recheck import recheck
 from services.reviews import protocol_of
 from services.runs import RunHeldError, RunStatus, advance, at_least, review_of
 
@@ -129,6 +132,7 @@ def harvest(
         staged = bool((run.stats or {}).get("staged"))
         window = (run.query, run.window_start, run.window_end)
         review_id = run.review_id
+    recheck(factory, run_id, client)  # older records first (services.recheck), once per run
     if not staged:
         _clear(factory, run_id, chunk)  # batches of an attempt that did not finish fetching
         before = client.requests
@@ -172,7 +176,7 @@ def _mark_staged(
         run.windows = windows
         run.n_found = sum(w["count"] for w in windows)
         run.n_requests = requests
-        run.stats = {"staged": True, "efetch": tally.to_dict()}
+        run.stats = {**_recheck_stats(run), "staged": True, "efetch": tally.to_dict()}
 
 
 def apply_staged(
@@ -222,6 +226,8 @@ def _finish_harvest(factory: sessionmaker[Session], run_id: int) -> dict[str, An
         run.n_deleted = applied.deleted
         accounted = run.n_fetched + len(applied.quarantined) + len(skipped)
         run.stats = {
+            **_recheck_stats(run),  # kept from the re-check
+            "deletions": applied.deletions,
             "unchanged": applied.unchanged,
             "retracted_studies": applied.retracted_studies + retracted,
             "quarantined": applied.quarantined,
@@ -258,6 +264,10 @@ def _clear_stale(factory: sessionmaker[Session], chunk: int) -> None:
     for run_id in stale:
         logger.info("clearing the staged rows left by run %s", run_id)
         _clear(factory, run_id, chunk)
+
+
+def _recheck_stats(run: SearchRun) -> dict[str, Any]:
+    return {"recheck": run.stats["recheck"]} if "recheck" in (run.stats or {}) else {}
 
 
 def prescreen(

@@ -3,8 +3,10 @@
 The content is a plain :class:`DigestContent` (no ORM): the old and new pooled estimates (as
 snapshot dicts: ``estimate``, ``ci_low``, ``ci_high``, ``pi_low``, ``pi_high``, ``i2``, ``k`` on
 the 0–1 scale, I² in percent), why the digest is sent, one sentence saying what the change means,
-the newly included and retracted studies (each linked to PubMed or its DOI), the PRISMA counts of
-the update, the queue (linked only when records wait), and an optional forest plot PNG shown
+the newly included and retracted studies (each linked to PubMed or its DOI), what changed in
+older records since the last update (retracted, erratum or other notice added, deleted from
+PubMed, title or abstract revised: one line each, linked to PubMed; see :func:`older_line`), the
+PRISMA counts of the update, the queue (linked only when records wait), and an optional forest plot PNG shown
 inline at a width that fits a phone.
 """
 
@@ -33,7 +35,9 @@ PRISMA_LABELS = {
     "excluded": "Excluded by reviewers",
     "quarantined": "Could not be read, held in quarantine",
     "skipped": "Not stored (not an article)",
+    "deleted": "Deleted from PubMed since (left the queue)",
 }
+OLDER_TITLE = "Changes to older records"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,34 @@ class DigestContent:
     sensitivity: dict[str, Any] | None = None
     # the protocol's hypotheses as tested on this snapshot, one sentence each with its test
     hypotheses: list[str] = field(default_factory=list)
+    # what changed in the review's older records (one line each, see older_line)
+    older_changes: list[str] = field(default_factory=list)
+
+
+def older_line(change: dict[str, Any], label: str) -> str:
+    """One line of "Changes to older records" for a change of :mod:`services.recheck` (or a
+    deletion of the window harvest); ``label`` names the study or the record."""
+    kind = change.get("kind")
+    notice = change.get("notice_pmid")
+    if kind == "retracted":
+        line = f"Retracted: {label} is now a Retracted Publication"
+        line += f" (retraction notice PMID {notice})" if notice else ""
+        if change.get("study_id"):
+            line += "; the study is left out of pooling"
+        return line
+    if kind == "correction":
+        what = str(change.get("notice") or "correction")
+        line = f"{what[:1].upper()}{what[1:]} added: {label}"
+        return line + (f" (notice PMID {notice})" if notice else "")
+    if kind == "deleted":
+        line = f"Deleted from PubMed: {label}"
+        if change.get("state_before") in ("new", "queued"):
+            line += "; it left the screening queue"
+        if change.get("study_flagged"):
+            line += "; its study is flagged for a reviewer"
+        return line
+    fields_changed = " and ".join(change.get("fields") or ["content"])
+    return f"Revised {fields_changed}: {label}; the new version is kept, the old one in its history"
 
 
 def percent(value: float | None) -> str:
@@ -156,6 +188,7 @@ def render_text(content: DigestContent) -> str:
     _text_list(lines, "Newly included studies", content.new_studies, content.links)
     _text_list(lines, "Retracted studies (left out of pooling)", content.retractions,
                content.links)
+    _text_list(lines, OLDER_TITLE, content.older_changes, content.links)
     _text_list(lines, "The review's hypotheses, tested on this estimate", content.hypotheses, {})
     if content.prisma:
         lines.append("This update (PRISMA flow):")
@@ -196,6 +229,8 @@ _HTML = Environment(autoescape=True).from_string(
 <ul>{% for s in c.new_studies %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
 {% if c.retractions %}<h3>Retracted studies (left out of pooling)</h3>
 <ul>{% for s in c.retractions %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
+{% if c.older_changes %}<h3>{{ older_title }}</h3>
+<ul>{% for s in c.older_changes %}<li>{{ link(s) }}</li>{% endfor %}</ul>{% endif %}
 {% if c.hypotheses %}<h3>The review's hypotheses, tested on this estimate</h3>
 <ul>{% for h in c.hypotheses %}<li>{{ h }}</li>{% endfor %}</ul>{% endif %}
 {% if c.prisma %}<h3>This update (PRISMA flow)</h3>
@@ -228,5 +263,6 @@ def render_html(content: DigestContent, image_cid: str | None) -> str:
         image_cid=image_cid,
         meaning=meaning(content),
         no_change=NO_CHANGE,
+        older_title=OLDER_TITLE,
         link=link,
     )

@@ -5,6 +5,11 @@ snapshot), so a digest exists if and only if its snapshot does. One row per reci
 (snapshot, recipient), with a Message-ID derived from the review, the snapshot and the recipient:
 writing the digest again (a redelivered task) adds nothing, and any resend of a row is the same
 email. Delivery is :mod:`services.digest.mailer`'s job.
+
+An update whose re-check of older records (``run.stats["recheck"]["changes"]``, see
+:mod:`services.recheck`) or whose window (``run.stats["deletions"]``) found a retraction, a new
+notice, a deletion or a revision sends a digest even when the estimate did not move, and lists
+each change.
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from sqlalchemy.orm import Session
 
 from db.models import EstimateSnapshot, OutboxEmail, Record, Review, ReviewRecord, SearchRun, Study
 from db.upsert import insert_missing
-from services.digest.compose import DigestContent, render_html, render_text, subject
+from services.digest.compose import (
+    OLDER_TITLE,
+    DigestContent,
+    older_line,
+    render_html,
+    render_text,
+    subject,
+)
 from services.digest.plot import forest_png
 from services.digest.triggers import notify_reasons
 from services.reviews import protocol_of
@@ -77,6 +89,7 @@ def build_content(
     labels = {i: label for i, (label, _) in refs.items()}
     new_labels = [labels[i] for i in sorted(new_ids - old_ids) if i in labels]
     result = snapshot.result or {}
+    older = older_changes(session, snapshot.search_run_id)
     return DigestContent(
         review_slug=review.slug,
         review_title=review.title,
@@ -89,12 +102,55 @@ def build_content(
         queue_size=queue_size(session, review.id),
         queue_url=f"{base_url.rstrip('/')}/reviews/{review.slug}/screen" if base_url else "",
         forest_png=forest_png(result, title=review.title, new=new_labels),
-        links={label: url for label, url in refs.values() if url},
+        links={label: url for label, url in refs.values() if url} | dict(older),
         changed=changed,
         sensitivity=result.get("sensitivity"),
         hypotheses=[str(h.get("sentence")) for h in result.get("hypotheses") or []
                     if h.get("sentence")],
+        older_changes=[line for line, _ in older],
     )
+
+
+def run_changes(session: Session, search_run_id: int | None) -> list[dict[str, Any]]:
+    """What changed in older records during a run: the re-check's changes, then the deletions
+    the window harvest applied (each PMID and kind once)."""
+    run = session.get(SearchRun, search_run_id) if search_run_id is not None else None
+    if run is None:
+        return []
+    stats = run.stats or {}
+    changes = list((stats.get("recheck") or {}).get("changes") or [])
+    changes += [{"kind": "deleted", **d} for d in stats.get("deletions") or []]
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for change in changes:
+        key = (change.get("kind"), change.get("pmid"), change.get("notice_pmid"))
+        if key not in seen:
+            seen.add(key)
+            unique.append(change)
+    return unique
+
+
+def older_changes(session: Session, search_run_id: int | None) -> list[tuple[str, str]]:
+    """(line, PubMed address) for each change to an older record during the run."""
+    changes = run_changes(session, search_run_id)
+    study_ids = {int(c["study_id"]) for c in changes if c.get("study_id")}
+    refs = _refs(session, study_ids)
+    pmids = [int(c["pmid"]) for c in changes if c.get("pmid")]
+    rows = session.execute(select(Record.pmid, Record.title).where(Record.pmid.in_(pmids)))
+    titles: dict[int, str] = {pmid: title for pmid, title in rows} if pmids else {}
+    out = []
+    for change in changes:
+        pmid = int(change["pmid"])
+        if change.get("study_id") and int(change["study_id"]) in refs:
+            label = refs[int(change["study_id"])][0]
+            if f"PMID {pmid}" not in label:
+                label = f"{label} (PMID {pmid})"
+        else:
+            title = titles.get(pmid) or ""
+            short = title if len(title) <= 90 else title[:87].rstrip() + "…"
+            label = f"PMID {pmid} “{short}”" if short else f"PMID {pmid}"
+        out.append((older_line(change, label), study_url(pmid, None)))
+    return out
 
 
 def study_url(pmid: int | None, doi: str | None) -> str:
@@ -181,6 +237,9 @@ def queue_digest(
     held = _held(session, snapshot.search_run_id)
     if held:
         reasons = [*reasons, f"{held} record(s) of this update could not be read: see quarantine."]
+    older = len(run_changes(session, snapshot.search_run_id))
+    if older:
+        reasons = [*reasons, f"{older} change(s) to older records: see “{OLDER_TITLE}”."]
     periodic = not reasons and digest.periodic_no_change
     if (not reasons and not periodic) or not recipients:
         logger.info(

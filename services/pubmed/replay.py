@@ -9,7 +9,14 @@ that the review's query found. Two exceptions, for resolving identifiers: a term
 ``"10.x/y"[doi]``, ``123[uid]``/``[pmid]`` and ``"words"[ti]`` items (ORed) matches the records with those
 identifiers, and ``"phrase"[ti]`` items the records whose title holds the phrase (punctuation
 ignored, as PubMed does); a field tag PubMed does not have (``cancer[Nonsense]``) is answered as PubMed does,
-count 0 and the tag in ``ErrorList/FieldNotFound``.
+count 0 and the tag in ``ErrorList/FieldNotFound``. Such identifier items combine with a date range,
+as PubMed allows: ``(123[uid] OR 456[uid]) AND 2024/01/01:2024/02/01[mdat]`` finds those of the
+PMIDs whose record was revised in the range (``mdat`` is read from ``DateRevised``).
+
+A ``<DeleteCitation>`` in a snapshot file (the structure of PubMed's daily update files) deletes
+its PMIDs: a later file's deletion removes an earlier file's record (a later record brings it
+back). A deleted PMID is found by no search, and efetch by id answers it with a
+``<DeleteCitation>`` element instead of an article, as those update files do.
 
 Faults are injected in order, one per request: ``429:2,500:1,truncate:1,slow=2:1``; a count of
 ``*`` repeats forever. Kinds: an HTTP status (429, 500, 502, 503), ``truncate`` (the body cut in
@@ -237,17 +244,36 @@ def _date(el: etree._Element) -> dt.date | None:
 
 def load_snapshot(directory: Path) -> list[Indexed]:
     """Index every PubmedArticle in ``*.xml`` / ``*.xml.gz`` files; later files win a PMID."""
+    return load_snapshot_with_deletions(directory)[0]
+
+
+def load_snapshot_with_deletions(directory: Path) -> tuple[list[Indexed], set[str]]:
+    """The records of a snapshot and the PMIDs its ``DeleteCitation`` elements delete (a file's
+    deletion removes the records of earlier files; a later record brings a PMID back)."""
     if not directory.is_dir():
         raise SnapshotError(f"snapshot directory {directory} does not exist")
     by_pmid: dict[str, Indexed] = {}
+    deleted: set[str] = set()
     files = sorted([*directory.glob("*.xml"), *directory.glob("*.xml.gz")])
     for path in files:
         opener: Any = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as handle:
             for _ev, el in etree.iterparse(
-                handle, tag=ARTICLES, load_dtd=False, no_network=True, resolve_entities=False
+                handle,
+                tag=(*ARTICLES, "DeleteCitation"),
+                load_dtd=False,
+                no_network=True,
+                resolve_entities=False,
             ):
+                if el.tag == "DeleteCitation":
+                    for gone in el.iterfind("PMID"):
+                        pmid = (gone.text or "").strip()
+                        by_pmid.pop(pmid, None)
+                        deleted.add(pmid)
+                    el.clear()
+                    continue
                 pmid = (el.findtext("*/PMID") or "").strip()
+                deleted.discard(pmid)
                 doi = el.findtext("PubmedData/ArticleIdList/ArticleId[@IdType='doi']")
                 title = el.find("MedlineCitation/Article/ArticleTitle")
                 by_pmid[pmid] = Indexed(
@@ -258,12 +284,13 @@ def load_snapshot(directory: Path) -> list[Indexed]:
                     plain_words("".join(title.itertext())) if title is not None else "",
                 )
                 el.clear()
-    if not by_pmid:
+    if not by_pmid and not deleted:
         raise SnapshotError(f"snapshot directory {directory} holds no PubmedArticle records")
-    return sorted(
+    records = sorted(
         by_pmid.values(),
         key=lambda r: (r.dates.get("crdt", dt.date.min), len(r.pmid), r.pmid),
     )
+    return records, deleted
 
 
 @dataclass
@@ -274,6 +301,7 @@ class ReplayState:
     history: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     log: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    deleted: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.by_pmid = {r.pmid: r for r in self.records}
@@ -466,6 +494,13 @@ class _Handler(BaseHTTPRequestHandler):
             pmids = pmids[start : start + int(params.get("retmax", 20))]
         parts = [state.by_pmid[p].xml for p in pmids if p in state.by_pmid]
         parts = [] if drop is None else parts[: max(len(parts) - drop, 0)]
+        gone = [p for p in pmids if p in state.deleted and p not in state.by_pmid]
+        if "id" in params and gone:
+            parts.append(
+                b"<DeleteCitation>"
+                + b"".join(f'<PMID Version="1">{p}</PMID>'.encode() for p in gone)
+                + b"</DeleteCitation>"
+            )
         return (
             b'<?xml version="1.0" encoding="UTF-8" ?>\n'
             + PUBMED_DOCTYPE.encode()
@@ -521,7 +556,8 @@ class ReplayServer:
         faults: str | None = None,
         cap: int = PUBMED_CAP,
     ) -> None:
-        self.state = ReplayState(load_snapshot(snapshot), parse_faults(faults), cap)
+        records, deleted = load_snapshot_with_deletions(snapshot)
+        self.state = ReplayState(records, parse_faults(faults), cap, deleted=deleted)
         self._server = _Server((host, port), self.state)
         self._thread: threading.Thread | None = None
 

@@ -234,6 +234,8 @@ def prisma_csv(counts: PrismaCounts) -> str:
         ("identification", "Records excluded by rules", counts.auto_excluded_rule),
         ("identification", "Records excluded by the classifier", counts.auto_excluded_model),
         ("identification", "Records awaiting automatic pre-screening", counts.awaiting_automation),
+        ("identification", "Records removed for other reasons (deleted from PubMed)",
+         counts.removed_deleted),
         ("screening", "Records screened", counts.screened),
         ("screening", "Records awaiting screening", counts.awaiting),
         ("screening", "Records excluded at title and abstract", counts.excluded_title_abstract),
@@ -281,7 +283,8 @@ def records_ris(*, session: Session, review: Review) -> str:
         if row["abstract"]:
             lines.append(f"AB  - {_one_line(row['abstract'])}")
         lines.append(f"UR  - https://pubmed.ncbi.nlm.nih.gov/{row['pmid']}/")
-        status = row["decision"] or ("linked" if row["state"] == "linked" else "pending")
+        waiting = row["state"] if row["state"] in ("linked", "deleted") else "pending"
+        status = row["decision"] or waiting
         lines.append(f"KW  - screening:{status}")
         note = f"Screening: {status} ({row['stage']})"
         if row["reason"]:

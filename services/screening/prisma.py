@@ -6,7 +6,8 @@ Every box is a count of rows, and the boxes add up (``PrismaCounts.checks`` list
   retracted since or not; its cited-only references are not studies), one report each;
 - identified: every record the updates brought (``review_records``), per update run;
 - removed before screening: linked to a known study (duplicates), excluded by a protocol rule or
-  by the classifier (automation tools), not yet pre-screened (awaiting automation);
+  by the classifier (automation tools), not yet pre-screened (awaiting automation), removed for
+  other reasons (deleted from PubMed while waiting: state ``deleted``);
 - screened (title/abstract) = excluded at title/abstract + awaiting title/abstract + sought;
 - reports sought for retrieval (records that reached full text) = not retrieved (full-text
   exclusions whose reason says the full text is missing) + assessed + awaiting full text;
@@ -62,6 +63,7 @@ class PrismaCounts:
     auto_excluded_rule: int = 0
     auto_excluded_model: int = 0
     awaiting_automation: int = 0
+    removed_deleted: int = 0
     screened: int = 0
     awaiting: int = 0
     excluded_title_abstract: int = 0
@@ -87,6 +89,7 @@ class PrismaCounts:
                 + self.auto_excluded_rule
                 + self.auto_excluded_model
                 + self.awaiting_automation
+                + self.removed_deleted
                 + self.screened,
             ),
             "per update": (self.identified, sum(u.identified for u in self.per_update)),
@@ -116,6 +119,7 @@ def prisma_counts(*, session: Session, review: Review) -> PrismaCounts:
     counts.identified = sum(by_state.values())
     counts.duplicates = _sum(by_state, "linked")
     counts.awaiting_automation = _sum(by_state, "new")
+    counts.removed_deleted = _sum(by_state, "deleted")
     auto = dict(
         session.execute(
             select(ReviewRecord.rule.is_(None), func.count())

@@ -85,6 +85,8 @@ def prisma_svg(counts: PrismaCounts, title: str = "PRISMA 2020 flow diagram (upd
             f"Ineligible by protocol rules (automation): {c.auto_excluded_rule}",
             f"Ineligible by the classifier (automation): {c.auto_excluded_model}",
             f"Awaiting automatic pre-screening: {c.awaiting_automation}",
+            *([f"Deleted from PubMed (other reasons): {c.removed_deleted}"]
+              if c.removed_deleted else []),
         ],
     )
     for top, bottom_lines, right_lines in (

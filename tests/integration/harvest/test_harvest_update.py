@@ -20,8 +20,16 @@ CRDT = re.compile(r"(\d{4}/\d{2}/\d{2}):(\d{4}/\d{2}/\d{2})\[crdt\]")
 
 
 def crdt_windows(server: ReplayServer, since: int = 0) -> list[tuple[str, str]]:
+    """The create-date windows searched (the re-check of older records searches by [mdat])."""
     return [CRDT.search(e["params"]["term"]).groups()  # type: ignore[union-attr]
-            for e in server.state.log[since:] if e["utility"] == "esearch"]
+            for e in server.state.log[since:]
+            if e["utility"] == "esearch" and "[crdt]" in e["params"]["term"]]
+
+
+def recheck_requests(server: ReplayServer, since: int = 0) -> list[dict[str, object]]:
+    """The requests of the re-check of older records: esearches by [uid], efetches by id."""
+    return [e for e in server.state.log[since:]
+            if "[uid]" in e["params"].get("term", "") or "id" in e["params"]]
 
 
 def test_baseline_import_counts(session_factory) -> None:
@@ -68,7 +76,9 @@ def test_two_updates_are_incremental_and_a_third_adds_nothing(session_factory, d
         assert new_pmids == {p for p in range(99000201, 99000210)}
         with pytest.raises(WindowCoveredError, match=f"run {second.run_id} searched up to 2024-01-14"):
             update(session_factory, protocol, opts, WEEK2_END)  # a third run has nothing to ask
-        assert len(server.state.log) == seen + len(crdt_windows(server, seen)) + 1
+        # the window's esearch and efetch, and the re-check of the first update's records
+        assert len(server.state.log) == seen + len(crdt_windows(server, seen)) + 1 + len(
+            recheck_requests(server, seen))
     assert record_count(session_factory) == 19
 
 

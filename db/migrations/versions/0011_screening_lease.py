@@ -4,8 +4,8 @@ One row per leased review record (its primary key): the reviewer holding it, the
 the lease ends. A claim is one ``INSERT … ON CONFLICT DO UPDATE … WHERE expired or mine``, so
 several web processes agree on who holds a record.
 
-Revision ID: 0012_screening_lease
-Revises: 0009_outbox_claim
+Revision ID: 0011_screening_lease
+Revises: 0010_harvest_staging
 Create Date: 2026-12-02 13:15:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_screening_lease"
-down_revision: str | None = "0009_outbox_claim"
+revision: str = "0011_screening_lease"
+down_revision: str | None = "0010_harvest_staging"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
