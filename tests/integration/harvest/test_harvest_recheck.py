@@ -305,8 +305,9 @@ def test_running_the_step_or_the_update_again_adds_nothing(session_factory, tmp_
 def test_a_deletecitation_in_the_window_answer_takes_the_record_out_of_the_queue(
     session_factory, tmp_path
 ) -> None:
-    from services import runs
+    from services import runs, staging
     from services.digest.outbox import older_changes
+    from services.pubmed.client import FetchTally
     from services.pubmed.parse import parse_article_set
 
     protocol = ldh_protocol()
@@ -320,7 +321,10 @@ def test_a_deletecitation_in_the_window_answer_takes_the_record_out_of_the_queue
     write_article_set(tmp_path / "answer.xml", second_set()[-1:], deleted=[QUEUED])
     answer = parse_article_set((tmp_path / "answer.xml").read_bytes())
     window = [{"start": "2024-01-03", "end": END2.isoformat(), "count": 1}]
-    stats = steps.store_harvest(session_factory, run_id, answer, window, 2)
+    with session_factory.begin() as session:  # staged as the harvest stages an efetch batch
+        staging.stage(session, run_id, answer)
+    steps._mark_staged(session_factory, run_id, window, FetchTally(), 2)
+    stats = steps.apply_staged(session_factory, run_id)
     assert [(d["pmid"], d["state_before"], d["state"]) for d in stats["deletions"]] == [
         (QUEUED, "queued", "deleted")
     ]

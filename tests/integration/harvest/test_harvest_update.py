@@ -173,8 +173,11 @@ def test_an_interrupted_run_is_resumed_with_its_window(session_factory, demo_sna
                               stats={}))
     with ReplayServer(demo_snapshot) as server:
         result = update(session_factory, protocol, options(server.url), WEEK2_END)
-        assert crdt_windows(server) == [("2023/10/01", "2024/01/07")]
-    assert (result.run_id, result.status, result.window_end, result.new) == (
-        1, "succeeded", "2024-01-07", 10)
+        # the interrupted run's own window first, then (same update) the rest up to --until
+        assert crdt_windows(server) == [("2023/10/01", "2024/01/07"), ("2024/01/04", "2024/01/14")]
+    assert result.resumed is not None
+    assert (result.resumed["run_id"], result.resumed["status"], result.resumed["window_end"],
+            result.resumed["new"]) == (1, "succeeded", "2024-01-07", 10)
+    assert (result.run_id, result.status, result.window_end) == (2, "succeeded", "2024-01-14")
     with session_factory() as session:
-        assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"]
+        assert [r.status for r in session.scalars(select(SearchRun))] == ["succeeded"] * 2
