@@ -349,14 +349,15 @@ def main() -> None:
     d, n = result["decision_ms"], result["next_ms"]
     print(
         f"{result['database']}: update of {result['records']} records took "
-        f"{result['update_seconds']} s (exit {result['update_exit']}: "
-        f"{' | '.join(result['update_tail'])[-300:]})\n"  # type: ignore[arg-type]
+        f"{result['update_seconds']} s (exit {result['update_exit']})\n"
+        f"  update said: {' | '.join(result['update_tail'])}\n"  # type: ignore[arg-type]
         f"  {result['reviewers']} reviewers: errors {result['errors'] or 0}; decisions "
         f"acknowledged {result['acknowledged']}, stored {result['stored']} "
         f"(acknowledged but missing {result['acknowledged_missing']}, stored twice "
         f"{result['stored_twice']}; by reviewer {result['stored_by_user']})\n"
-        f"  errors between {result['errors_between']} s after the update started; its fetch "
-        f"ended (store began) at {result['fetch_done_at']} s\n"
+        + (f"  errors between {result['errors_between']} s after the update started\n"
+           if result["errors"] else "")
+        + f"  the update's fetch ended (store began) at {result['fetch_done_at']} s\n"
         f"  decision POST latency n={d['n']} p50={d['p50']} ms p95={d['p95']} ms "  # type: ignore[index]
         f"max={d['max']} ms; next GET n={n['n']} p50={n['p50']} ms p95={n['p95']} ms"  # type: ignore[index]
     )
