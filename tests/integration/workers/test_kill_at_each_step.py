@@ -2,8 +2,9 @@
 in-process command or by a Celery worker, with the same end state — one succeeded run, no
 duplicate records, the window asked again when the harvest had not committed, one digest.
 
-A step commits in one transaction, so a process killed during step N leaves the run in the
-state step N-1 wrote: the test writes exactly that state with the engine's own steps (as the
+A step moves the run to its next state only in its last transaction (the harvest and the
+pre-screening commit their chunks before it, and resume from them), so a process killed during
+step N leaves the run in the state step N-1 wrote: the test writes exactly that state with the engine's own steps (as the
 killed process did), then lets each path take over. A real SIGKILL of the in-process command in
 the middle of its harvest is checked too (the Celery worker's is in test_worker_faults.py).
 """
