@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 
 import pytest
 from harvest_helpers import init_review, ldh_protocol, options, record_count, update
@@ -76,17 +77,25 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
         thread = threading.Thread(target=other_review)
         thread.start()
         with engine.connect() as watcher:  # wait until B really waits on A's uncommitted rows
-            for _ in range(400):
+            waiting = 0
+            deadline = time.monotonic() + 120  # generous: CI runs this beside other workers
+            while not waiting and thread.is_alive() and time.monotonic() < deadline:
                 waiting = watcher.execute(
                     text(
                         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                         "AND wait_event_type = 'Lock'"
                     )
                 ).scalar()
-                if waiting:
-                    break
-                threading.Event().wait(0.05)
-        assert waiting == 1 and thread.is_alive()
+                if not waiting:
+                    thread.join(timeout=0.05)
+            activity = watcher.execute(
+                text(
+                    "SELECT state, wait_event_type, wait_event, left(query, 60) FROM "
+                    "pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
+        assert "error" not in outcome, outcome.get("error")
+        assert (waiting, thread.is_alive()) == (1, True), f"B never waited on A's rows: {activity}"
         session_a.commit()
     thread.join(timeout=60)
     assert "error" not in outcome, outcome.get("error")
