@@ -7,11 +7,14 @@ a timer thread recomputes once the review's confirmations have been quiet for ``
 confirmations in a minute give one snapshot and one digest, as the Redis debouncer of
 :mod:`workers.debounce` does for workers. The recompute holds the review's lock (the same file
 lock an in-process ``living-review update`` takes); a busy review is tried again after ``delay``.
-At shutdown, :meth:`LocalRecompute.close` runs what is still waiting, so no confirmation is left
-without its estimate.
+A recompute that meets a database error (SQLite busy past its wait, PostgreSQL gone for a
+moment) is logged and tried again, up to ``RETRIES`` times with a growing wait, so a busy moment
+does not leave a confirmation without its estimate. At shutdown, :meth:`LocalRecompute.close`
+runs what is still waiting and waits for the recompute under way, so none outlives the app.
 
 With a worker the app asks ``workers.tasks.request_recompute`` instead (see :func:`request`).
-Errors: none raised to the caller; a failed recompute is logged and the confirmation stays saved.
+Errors: none raised to the caller, nor left to kill the timer thread; a failed recompute is
+logged and the confirmation stays saved.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.locks import LockError, ReviewLock
@@ -31,12 +35,17 @@ from services.screening import on_extraction_confirmed
 
 logger = logging.getLogger(__name__)
 
+RETRIES = 5  # tries again after a database error; then the error is logged and left
+RETRY_WAIT = 1.0  # seconds before the first try again (at least the quiet time), doubling
+CLOSE_WAIT = 60.0  # seconds close() waits for a recompute under way
+
 
 @dataclass
 class _Pending:
     first: float
     last: float
     timer: threading.Timer | None = None
+    failures: int = 0  # database errors met by this review's recompute so far
 
 
 @dataclass
@@ -53,6 +62,7 @@ class LocalRecompute:
     _mutex: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Condition = field(init=False)
     _running: int = 0
+    _closed: bool = False
 
     def __post_init__(self) -> None:
         self._idle = threading.Condition(self._mutex)
@@ -63,6 +73,9 @@ class LocalRecompute:
         """Record a confirmation of ``review_id``; the recompute follows after the quiet time."""
         now = time.monotonic()
         with self._mutex:
+            if self._closed:  # shutting down: the next update or confirmation recomputes it
+                logger.info("review %s: recompute not scheduled, the app is shutting down", review_id)
+                return
             pending = self._pending.get(review_id)
             if pending is not None:
                 pending.last = now
@@ -90,21 +103,40 @@ class LocalRecompute:
             del self._pending[review_id]  # a confirmation from now on starts a new burst
             self._running += 1
         try:
-            if not self._recompute(review_id):
-                self.request(review_id)  # the review was busy: try again after the delay
+            outcome = self._recompute(review_id)
+            if outcome == "busy":
+                self.request(review_id)  # another holder has the review: after the delay
+            elif outcome == "failed":
+                self._try_again(review_id, pending.failures + 1)
         finally:
             with self._mutex:
                 self._running -= 1
                 self._idle.notify_all()
 
-    def _recompute(self, review_id: int) -> bool:
-        """One recompute under the review's lock; False when another holder has the review."""
+    def _try_again(self, review_id: int, failures: int) -> None:
+        """Schedule another try after a database error, unless tries ran out or the app closed."""
+        if failures > RETRIES:
+            logger.error(
+                "review %s: recompute after confirmation left after %d database errors; "
+                "the next confirmation or update recomputes it", review_id, failures
+            )
+            return
+        with self._mutex:
+            if self._closed or review_id in self._pending:  # a newer confirmation is waiting
+                return
+            now = time.monotonic()
+            self._pending[review_id] = _Pending(first=now, last=now, failures=failures)
+            self._schedule(review_id, max(RETRY_WAIT, self.delay) * 2 ** (failures - 1))
+
+    def _recompute(self, review_id: int) -> str:
+        """One recompute under the review's lock: "done", "busy" (another holder has the
+        review) or "failed" (a database error: worth trying again)."""
         token = f"web-recompute:{review_id}:{threading.get_ident()}"
         try:
             self.lock.acquire(review_id, token, 600)
         except LockError as exc:
             logger.info("review %s: recompute postponed: %s", review_id, exc)
-            return False
+            return "busy"
         try:
             with self.sessions.begin() as session:
                 on_extraction_confirmed(
@@ -112,9 +144,17 @@ class LocalRecompute:
                 )
         except (MetaAnalysisError, ProtocolError, ValidationError) as exc:
             logger.warning("review %s: recompute after confirmation failed: %s", review_id, exc)
+        except OperationalError as exc:
+            logger.warning(
+                "review %s: recompute after confirmation met a database error, tried again "
+                "later: %s", review_id, str(exc.orig).strip() or type(exc.orig).__name__
+            )
+            return "failed"
+        except Exception:
+            logger.exception("review %s: recompute after confirmation failed", review_id)
         finally:
             self.lock.release(review_id, token)
-        return True
+        return "done"
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until nothing is pending or running; True when that happened within ``timeout``."""
@@ -128,11 +168,17 @@ class LocalRecompute:
         return True
 
     def close(self) -> None:
-        """Run every waiting recompute now (at shutdown), then return."""
+        """At shutdown: run every waiting recompute now, wait for the one under way, return.
+
+        Nothing is scheduled afterwards; a recompute that fails here is logged and left.
+        """
         with self._mutex:
+            self._closed = True
             waiting = list(self._pending.items())
             self._pending.clear()
         for review_id, pending in waiting:
             if pending.timer is not None:
                 pending.timer.cancel()
             self._recompute(review_id)
+        if not self.wait_idle(CLOSE_WAIT):
+            logger.warning("a recompute was still running %.0f s after shutdown began", CLOSE_WAIT)

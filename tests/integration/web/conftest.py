@@ -73,6 +73,7 @@ def make_client(app_settings: Settings) -> Iterator[Callable[..., TestClient]]:
     yield make
     for client in clients:
         client.close()
+    app.state.recompute.close()  # the TestClients ran no lifespan: no recompute outlives the test
     app.state.engine.dispose()
 
 
