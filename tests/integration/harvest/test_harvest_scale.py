@@ -1,44 +1,20 @@
-"""Date splitting past PubMed's 9,999 cap, and the shared rate limit, over real HTTP."""
+"""The shared rate limit over real HTTP (date splitting is in test_harvest_date_split.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-from pathlib import Path
 
 import pytest
-from harvest_helpers import init_review, ldh_protocol, options, record_count, update
-from sqlalchemy import select
+from harvest_helpers import init_review, ldh_protocol, options, update
 
-from db.models import SearchRun
 from services.pubmed.client import ClientConfig, EntrezClient
 from services.pubmed.ratelimit import RedisRateLimiter
 from services.pubmed.replay import ReplayServer
-from services.pubmed.xmlbuild import write_synthetic_snapshot
 
 # serial: the rate-limit tests time requests at the server, which other tests running beside
 # them on two cores would delay and bunch together (scripts/test runs these on their own).
 pytestmark = [pytest.mark.integration, pytest.mark.serial]
-
-
-@pytest.fixture(scope="module")
-def big_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_synthetic_snapshot(tmp_path_factory.mktemp("big"), 25_000, dt.date(2024, 2, 1), 40)
-
-
-def test_25000_records_are_fetched_through_date_splitting(session_factory, big_snapshot) -> None:
-    protocol = ldh_protocol(start_date=dt.date(2024, 1, 1))
-    init_review(session_factory, protocol, baseline=False)
-    with ReplayServer(big_snapshot) as server:
-        result = update(session_factory, protocol, options(server.url), dt.date(2024, 3, 31))
-        counts = [e for e in server.state.log if e["utility"] == "esearch"]
-    assert result.status == "succeeded" and result.new == 25_000
-    assert record_count(session_factory) == 25_000
-    with session_factory() as session:
-        run = session.scalars(select(SearchRun)).one()
-        assert len(run.windows) >= 3 and all(w["count"] <= 9_999 for w in run.windows)
-        assert sum(w["count"] for w in run.windows) == 25_000
-    assert len(counts) > len(run.windows)  # the over-cap windows were searched, then split
 
 
 def max_in_any_second(times: list[float]) -> int:

@@ -42,6 +42,12 @@ def env(db_url: str, tmp_path: Path, reviews: Path) -> dict[str, str]:
     return {**_env(db_url, tmp_path), "REVIEWS_DIR": str(reviews)}
 
 
+# A bad protocol is refused before any database work, so each edit runs on SQLite and one of them
+# on PostgreSQL too (that nothing is half-written there either): 8 cases, not 14 subprocess-heavy ones.
+REFUSALS = [pytest.param("sqlite_url", *edit, id=f"sqlite-{i}") for i, edit in enumerate(BAD_EDITS)]
+REFUSALS.append(pytest.param("pg_url", *BAD_EDITS[0], id="postgresql-0"))
+
+
 def edit(reviews: Path, old: str, new: str) -> Path:
     path = reviews / "ldh_resorption" / "protocol.toml"
     text = path.read_text(encoding="utf-8")
@@ -50,9 +56,11 @@ def edit(reviews: Path, old: str, new: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("old", "new", "message"), BAD_EDITS)
+@pytest.mark.parametrize(("database", "old", "new", "message"), REFUSALS)
 def test_init_and_update_refuse_a_bad_protocol_with_one_line(
-        env: dict[str, str], reviews: Path, old: str, new: str, message: str) -> None:
+        request: pytest.FixtureRequest, tmp_path: Path, reviews: Path, database: str, old: str,
+        new: str, message: str) -> None:
+    env = {**_env(request.getfixturevalue(database), tmp_path), "REVIEWS_DIR": str(reviews)}
     assert cli("init", env=env).returncode == 0
     path = edit(reviews, old, new)
     for command in (("init",), ("update", "--snapshot", "demo", "--until", "2024-01-07")):
