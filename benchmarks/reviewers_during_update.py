@@ -275,7 +275,8 @@ def run(args: argparse.Namespace, work: Path, url: str) -> dict[str, object]:
         emails = {uid: email for uid, email in session.execute(select(User.id, User.email))}
         by_user = Counter(
             emails[uid] for uid in session.scalars(select(ScreeningDecision.user_id).where(
-                ScreeningDecision.source == "human"))
+                ScreeningDecision.source == "human", ScreeningDecision.user_id.is_not(None)))
+            if uid is not None
         )
     engine.dispose()
     acknowledged = [rr for r in reviewers for rr in r.acknowledged]
