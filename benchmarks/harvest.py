@@ -23,11 +23,17 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from db.migrate import upgrade  # noqa: E402
 from db.session import make_engine, make_sessionmaker  # noqa: E402
@@ -67,17 +73,39 @@ def rss_mb() -> int:
 
 
 def one(records: int, database_url: str | None, batch: int) -> dict[str, Any]:
-    """One harvest of ``records`` synthetic records, in this process (its files deleted after)."""
+    """One harvest of ``records`` synthetic records, in this process, into an empty database
+    of its own (its files, or its PostgreSQL database, deleted after)."""
     work = Path(tempfile.mkdtemp(prefix="lr-harvest-bench-"))
     try:
-        return measure(work, records, database_url, batch)
+        if database_url is None:
+            return measure(work, records, f"sqlite:///{work / 'bench.sqlite3'}", batch)
+        with empty_database(database_url) as url:
+            return measure(work, records, url, batch)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def measure(work: Path, records: int, database_url: str | None, batch: int) -> dict[str, Any]:
+@contextmanager
+def empty_database(server_url: str) -> Iterator[str]:
+    """A new database on the server of ``server_url`` (PostgreSQL), dropped afterwards: a
+    database that already holds a harvest would measure nothing."""
+    parsed = make_url(server_url)
+    if parsed.get_backend_name() != "postgresql":
+        raise SystemExit("--database-url: a PostgreSQL server's URL (SQLite is the default)")
+    name = f"lr_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def measure(work: Path, records: int, url: str, batch: int) -> dict[str, Any]:
     snapshot = write_synthetic_snapshot(work / "snapshot", records, dt.date(2024, 1, 1), 60)
-    url = database_url or f"sqlite:///{work / 'bench.sqlite3'}"
     engine = make_engine(url)
     upgrade(engine)
     factory = make_sessionmaker(engine)
@@ -155,7 +183,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, nargs="+", default=[50_000])
     parser.add_argument(
         "--database-url", default=None,
-        help="an empty database per size (default: a temporary SQLite file)",
+        help="a PostgreSQL server (its URL; each size gets a new database there, dropped "
+        "after); default: a temporary SQLite file",
     )
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--json", action="store_true")

@@ -160,13 +160,12 @@ class HarvestStaging(Base):
     ``quarantined`` (``data``: PMID as written, reason, XML) or ``skipped`` (PMID, reason);
     ``key`` is the PMID, or the XML's hash (quarantined) or the item's hash (skipped), so a
     record fetched twice in a window is staged once. ``notice``: the record retracts others.
-    The rows of a run are deleted once it is harvested.
+    Chunks are applied in key order; the last key applied of each kind is kept on the run
+    (``stats["applied"]["through"]``), so applying never rewrites a staged row. The rows of a
+    run are deleted once it is harvested.
     """
 
     __tablename__ = "harvest_staging"
-    __table_args__ = (
-        Index("ix_harvest_staging_pending", "search_run_id", "kind", "applied", "pmid"),
-    )
     search_run_id: Mapped[int] = mapped_column(
         ForeignKey("search_runs.id", ondelete="CASCADE"), primary_key=True
     )
@@ -174,7 +173,6 @@ class HarvestStaging(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     pmid: Mapped[int | None] = mapped_column(BigInteger)
     notice: Mapped[bool] = mapped_column(Boolean, default=False)
-    applied: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
 

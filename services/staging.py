@@ -10,9 +10,11 @@ answer wins, as it did when the window was held in a dict). Nothing reaches ``re
 the window is fetched: a harvest failing then leaves ``records`` and ``review_records`` as they
 were. ``apply_chunk`` applies the next chunk of one kind through
 :func:`services.harvest.store_records` / :func:`services.harvest.store_quarantined` (their
-guarantees kept: ON CONFLICT, PMID lock order, versions, links, retraction flags) and marks its
-rows applied in the same transaction, so a harvest killed while applying resumes with the next
-chunk and stores nothing twice. ``delete_some`` clears a run's rows in chunks once it is
+guarantees kept: ON CONFLICT, PMID lock order, versions, links, retraction flags); chunks go in
+key order and the last key applied is written to the run in the chunk's own transaction, so a
+harvest killed while applying resumes with the next chunk and stores nothing twice, and no
+staged row is ever rewritten (rewriting each row's JSON to mark it made applying three times
+slower on SQLite). ``delete_some`` clears a run's rows in chunks once it is
 harvested.
 
 Errors: none of its own; database errors propagate to the caller, which settles the run.
@@ -27,7 +29,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -53,6 +55,7 @@ class Applied:
     retracted_studies: list[int] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
     deletions: list[dict[str, Any]] = field(default_factory=list)  # what deletions did to the review
+    through: dict[str, str] = field(default_factory=dict)  # kind -> last staged key applied
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Applied:
@@ -104,23 +107,18 @@ def staged_count(session: Session, run_id: int, kind: str = RECORD) -> int:
 
 
 def apply_chunk(session: Session, run: SearchRun, kind: str, chunk: int = CHUNK) -> int:
-    """Apply the next ``chunk`` staged rows of ``kind`` (in PMID order) and mark them applied;
-    how many (0 when every row of that kind is applied). Counts go to ``run.stats["applied"]``."""
-    rows = list(
-        session.scalars(
-            select(HarvestStaging)
-            .where(
-                HarvestStaging.search_run_id == run.id,
-                HarvestStaging.kind == kind,
-                HarvestStaging.applied.is_(False),
-            )
-            .order_by(HarvestStaging.pmid, HarvestStaging.key)
-            .limit(chunk)
-        )
+    """Apply the next ``chunk`` staged rows of ``kind`` (in key order, after the last key
+    applied); how many (0 when every row of that kind is applied). Counts and the last key go
+    to ``run.stats["applied"]``, in the caller's transaction with the chunk's writes."""
+    applied = Applied.of((run.stats or {}).get("applied"))
+    query = select(HarvestStaging).where(
+        HarvestStaging.search_run_id == run.id, HarvestStaging.kind == kind
     )
+    if kind in applied.through:
+        query = query.where(HarvestStaging.key > applied.through[kind])
+    rows = list(session.scalars(query.order_by(HarvestStaging.key).limit(chunk)))
     if not rows:
         return 0
-    applied = Applied.of((run.stats or {}).get("applied"))
     if kind == RECORD:
         records = [record_of(row.data) for row in rows]
         counts = store_records(session, review_id=run.review_id, run=run, records=records)
@@ -139,15 +137,7 @@ def apply_chunk(session: Session, run: SearchRun, kind: str, chunk: int = CHUNK)
         applied.quarantined += store_quarantined(
             session, review_id=run.review_id, run=run, items=items
         )
-    session.execute(
-        update(HarvestStaging)
-        .where(
-            HarvestStaging.search_run_id == run.id,
-            HarvestStaging.kind == kind,
-            HarvestStaging.key.in_([row.key for row in rows]),
-        )
-        .values(applied=True)
-    )
+    applied.through[kind] = rows[-1].key
     run.stats = {**(run.stats or {}), "applied": applied.to_dict()}
     return len(rows)
 
@@ -232,7 +222,6 @@ def _row(
         "key": key,
         "pmid": pmid,
         "notice": notice,
-        "applied": False,
         "data": data,
     }
 

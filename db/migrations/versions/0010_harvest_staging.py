@@ -3,7 +3,9 @@
 ``harvest_staging`` holds a run's parsed records (and DeleteCitation PMIDs, unreadable and
 skipped items) keyed by run, kind and PMID (or hash), so a harvest streams its window in short
 transactions and applies it to ``records`` in chunks; nothing reaches ``records`` before the
-whole window is fetched. The rows of a run are deleted once it is harvested.
+whole window is fetched. How far a run's chunks are applied is kept on the run (its last key
+per kind), so applying never rewrites a staged row. The rows of a run are deleted once it is
+harvested.
 
 Revision ID: 0010_harvest_staging
 Revises: 0009_outbox_claim
@@ -32,7 +34,6 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=64), nullable=False),
         sa.Column("pmid", sa.BigInteger(), nullable=True),
         sa.Column("notice", sa.Boolean(), nullable=False),
-        sa.Column("applied", sa.Boolean(), nullable=False),
         sa.Column("data", JSON, nullable=False),
         sa.ForeignKeyConstraint(
             ["search_run_id"],
@@ -42,13 +43,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("search_run_id", "kind", "key", name=op.f("pk_harvest_staging")),
     )
-    op.create_index(
-        "ix_harvest_staging_pending",
-        "harvest_staging",
-        ["search_run_id", "kind", "applied", "pmid"],
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_harvest_staging_pending", table_name="harvest_staging")
     op.drop_table("harvest_staging")
