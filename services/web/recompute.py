@@ -124,9 +124,11 @@ class LocalRecompute:
         with self._mutex:
             if self._closed or review_id in self._pending:  # a newer confirmation is waiting
                 return
-            now = time.monotonic()
+            now, wait = time.monotonic(), max(RETRY_WAIT, self.delay) * 2 ** (failures - 1)
             self._pending[review_id] = _Pending(first=now, last=now, failures=failures)
-            self._schedule(review_id, max(RETRY_WAIT, self.delay) * 2 ** (failures - 1))
+            self._schedule(review_id, wait)
+        logger.info("review %s: recompute tried again in %.1f s (%d of %d)", review_id, wait,
+                    failures, RETRIES)
 
     def _recompute(self, review_id: int) -> str:
         """One recompute under the review's lock: "done", "busy" (another holder has the
@@ -146,8 +148,8 @@ class LocalRecompute:
             logger.warning("review %s: recompute after confirmation failed: %s", review_id, exc)
         except OperationalError as exc:
             logger.warning(
-                "review %s: recompute after confirmation met a database error, tried again "
-                "later: %s", review_id, str(exc.orig).strip() or type(exc.orig).__name__
+                "review %s: recompute after confirmation met a database error: %s",
+                review_id, str(exc.orig).strip() or type(exc.orig).__name__,
             )
             return "failed"
         except Exception:
