@@ -74,18 +74,22 @@ def test_overlapping_pmids_stored_at_once_by_two_reviews(pg_url: str) -> None:
             except Exception as exc:
                 outcome["error"] = exc
 
-        thread = threading.Thread(target=other_review)
-        thread.start()
-        with engine.connect() as watcher:  # wait until B really waits on A's uncommitted rows
+        lock_waits = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"
+        )
+        # Wait until B really waits on A's uncommitted rows. Autocommit: inside one transaction
+        # PostgreSQL answers pg_stat_activity from the snapshot its first read took, so a
+        # watcher that first looked before B blocked never saw it block (the CI failure, when
+        # B was slow to start). The first look is taken before B starts, to keep that guarded.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+            assert watcher.execute(lock_waits).scalar() == 0
+            thread = threading.Thread(target=other_review)
+            thread.start()
             waiting = 0
-            deadline = time.monotonic() + 120  # generous: CI runs this beside other workers
+            deadline = time.monotonic() + 60
             while not waiting and thread.is_alive() and time.monotonic() < deadline:
-                waiting = watcher.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                        "AND wait_event_type = 'Lock'"
-                    )
-                ).scalar()
+                waiting = watcher.execute(lock_waits).scalar()
                 if not waiting:
                     thread.join(timeout=0.05)
             activity = watcher.execute(
