@@ -11,7 +11,6 @@ estimate until the next one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from db.models import EstimateSnapshot
 from db.session import make_engine, make_sessionmaker
 from services.locks import FileReviewLock
 from services.web.recompute import LocalRecompute
+from tests.integration.workers.wk_parts import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -52,12 +52,8 @@ def snapshots(factory: sessionmaker[Session]) -> int:
 
 
 def wait_for_log(caplog: pytest.LogCaptureFixture, words: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(words in r.getMessage() for r in caplog.records):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no log line saying {words!r} within {timeout:.0f}s")
+    wait_for(lambda: any(words in r.getMessage() for r in caplog.records), timeout,
+             f"a log line saying {words!r}", every=0.05)
 
 
 @pytest.fixture
